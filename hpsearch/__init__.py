@@ -1,0 +1,55 @@
+"""hpsearch: hyperparameter search for Keras models.
+
+A study file declares the data, the model family, the search space, the
+objective(s), the sampler, pruner and budget. The same steps the CLI runs are
+available here for notebooks::
+
+    import hpsearch
+
+    study_file = hpsearch.load_study_file("studies/quickstart.yaml", ["search.n_trials=5"])
+    study = hpsearch.run(study_file)          # an optuna.Study, stored in SQLite
+    best = hpsearch.best_trials(study)[0]
+    print(best.params, best.user_attrs["val_accuracy"])
+
+Importing this package does not import TensorFlow; running a study does.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from typing import TYPE_CHECKING  # noqa: E402
+
+from hpsearch.config import StudyConfig, StudyFile, load_study_file  # noqa: E402
+from hpsearch.exceptions import ConfigError, HpsearchError, StudyNotFoundError  # noqa: E402
+from hpsearch.results import best_trials, list_studies, open_study  # noqa: E402
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "ConfigError",
+    "HpsearchError",
+    "StudyConfig",
+    "StudyFile",
+    "StudyNotFoundError",
+    "__version__",
+    "best_trials",
+    "list_studies",
+    "load_study_file",
+    "open_study",
+    "run",
+]
+
+
+def run(study: StudyFile | str, *, quiet: bool = False) -> optuna.Study:
+    """Run (or resume) a study until its budget is spent; return the Optuna study.
+
+    Args:
+        study: a loaded :class:`StudyFile` or the path of a study file.
+        quiet: print nothing.
+    """
+    from hpsearch.engines import run_optuna
+
+    study_file = study if isinstance(study, StudyFile) else load_study_file(study)
+    return run_optuna(study_file, quiet=quiet)

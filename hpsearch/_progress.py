@@ -1,0 +1,122 @@
+"""Progress display: one line per finished trial, plus a live status line on a terminal."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.live import Live
+from rich.text import Text
+
+if TYPE_CHECKING:
+    import optuna
+
+
+def format_params(params: Mapping[str, Any], limit: int = 8) -> str:
+    """``k=v`` pairs, floats shortened."""
+    items = []
+    for key, value in list(params.items())[:limit]:
+        if isinstance(value, float):
+            value = f"{value:.3g}"
+        elif isinstance(value, list):
+            value = "[" + ",".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + "]"
+        items.append(f"{key}={value}")
+    if len(params) > limit:
+        items.append("…")
+    return " ".join(items)
+
+
+class Progress:
+    """Shows trials done/pruned/failed, the best value and the running trial's epoch.
+
+    Args:
+        metric: the (first) objective's name.
+        n_trials: the trial budget, if any.
+        quiet: print nothing.
+    """
+
+    def __init__(self, metric: str, n_trials: int | None, *, quiet: bool = False,
+                 console: Console | None = None) -> None:
+        self.metric = metric
+        self.n_trials = n_trials
+        self.quiet = quiet
+        self.console = console or Console(highlight=False, soft_wrap=True)
+        self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
+        self.best: float | None = None
+        self.current = ""
+        self.started = time.monotonic()
+        self._live: Live | None = None
+
+    def __enter__(self) -> Progress:
+        if not self.quiet and self.console.is_terminal:
+            self._live = Live(self._status(), console=self.console, refresh_per_second=4,
+                              transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def set_counts(self, study: optuna.Study, best: float | None) -> None:
+        from optuna.trial import TrialState
+
+        self.counts = {s: 0 for s in self.counts}
+        for t in study.get_trials(deepcopy=False):
+            if t.state.name in self.counts and t.state != TrialState.RUNNING:
+                self.counts[t.state.name] += 1
+        self.best = best
+
+    def _status(self) -> Text:
+        done = self.counts["COMPLETE"]
+        budget = f"/{self.n_trials}" if self.n_trials else ""
+        best = "—" if self.best is None else f"{self.best:.4f}"
+        elapsed = time.monotonic() - self.started
+        return Text(
+            f"trials {done}{budget} complete, {self.counts['PRUNED']} pruned, "
+            f"{self.counts['FAIL']} failed | best {self.metric} {best} | {elapsed:.0f}s | "
+            f"{self.current}"
+        )
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._status())
+
+    def trial_started(self, number: int, params: Mapping[str, Any]) -> None:
+        self.current = f"trial {number}: starting"
+        self._refresh()
+
+    def epoch(self, number: int, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
+        value = logs.get(self.metric)
+        shown = "" if value is None else f" {self.metric}={value:.4f}"
+        self.current = f"trial {number}: epoch {epoch}/{epochs}{shown}"
+        self._refresh()
+
+    def trial_finished(self, trial: optuna.trial.FrozenTrial, best: float | None) -> None:
+        state = trial.state.name
+        if state in self.counts:
+            self.counts[state] += 1
+        self.best = best
+        self.current = ""
+        if not self.quiet:
+            attrs = trial.user_attrs
+            if state == "COMPLETE":
+                values = trial.values or []
+                outcome = f"{self.metric}={values[0]:.4f}" if values else ""
+            elif state == "PRUNED":
+                outcome = f"pruned at epoch {attrs.get('epochs_run', '?')}"
+            else:
+                outcome = f"failed: {attrs.get('fail_reason', 'unknown reason')}"
+            secs = attrs.get("train_seconds")
+            timing = f" {secs:.1f}s" if isinstance(secs, float) else ""
+            best_txt = "" if best is None else f" (best {best:.4f})"
+            self.console.print(f"trial {trial.number:>3} {state:<8} {outcome}{best_txt}{timing}  "
+                               f"{format_params(trial.params)}")
+        self._refresh()
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text)

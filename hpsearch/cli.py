@@ -1,0 +1,231 @@
+"""The ``hpsearch`` command: a thin layer over the Python API.
+
+User mistakes print one line (``error: FILE: KEY: got VALUE; allowed: ...``) and
+exit with code 2; ``--debug`` shows the traceback. Neither ``--help`` nor
+``validate`` imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hpsearch import __version__
+from hpsearch.exceptions import HpsearchError
+
+app = typer.Typer(
+    help="Hyperparameter search for Keras models: a YAML study file, real Keras trials "
+    "through Optuna, every trial kept in SQLite (or PostgreSQL).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+_state = {"debug": False}
+
+StudyArg = Annotated[str, typer.Argument(help="A study file (YAML), or a study name.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", "-s", help="Override a field: key.path=value (value parsed as YAML). Repeatable.")]
+StorageOpt = Annotated[str | None, typer.Option(
+    "--storage", help="Storage URL (sqlite:///x.db, postgresql://..., journal:///x.log); "
+    "default: the study file's, else $HPSEARCH_STORAGE, else ./hpsearch.db.")]
+
+
+@contextmanager
+def _guard() -> Iterator[None]:
+    """Turn user errors into one line on stderr and exit code 2."""
+    try:
+        yield
+    except HpsearchError as exc:
+        if _state["debug"]:
+            raise
+        from hpsearch.engines._optuna import StudyInterrupted
+
+        if isinstance(exc, StudyInterrupted):
+            err.print(str(exc))
+            raise typer.Exit(130) from None
+        err.print(f"error: {exc}", markup=False)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"hpsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    version: Annotated[bool | None, typer.Option("--version", callback=_version,
+                                                 is_eager=True, help="Show the version.")] = None,
+) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+def run(
+    study: Annotated[str, typer.Argument(help="The study file (YAML).")],
+    set_: SetOpt = None,
+    n_trials: Annotated[int | None, typer.Option("--n-trials", "-n", min=1,
+                                                 help="Shortcut for --set search.n_trials=N.")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", min=0.001,
+                                                  help="Shortcut for --set search.timeout=SECONDS.")] = None,
+    storage: StorageOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+) -> None:
+    """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
+    with _guard():
+        from hpsearch.config import load_study_file
+        from hpsearch.engines import run_optuna
+        from hpsearch.results import best_trials
+
+        study_file = load_study_file(study, set_ or [], n_trials=n_trials, timeout=timeout,
+                                     storage=storage)
+        result = run_optuna(study_file, quiet=quiet)
+        if not quiet:
+            best = best_trials(result)
+            if best:
+                _print_best(result, best)
+            out.print(f"\nstorage: {study_file.storage}  study: {study_file.name}\n"
+                      f"browse:  optuna-dashboard {study_file.storage}")
+
+
+@app.command()
+def validate(
+    study: Annotated[str, typer.Argument(help="The study file (YAML).")],
+    set_: SetOpt = None,
+) -> None:
+    """Check a study file and show its space, grid size and epoch budget (spends nothing)."""
+    with _guard():
+        from hpsearch.config import load_study_file
+        from hpsearch.search import resolve_sampler_name
+
+        sf = load_study_file(study, set_ or [])
+        cfg = sf.config
+        sampler = resolve_sampler_name(cfg.search, len(sf.objectives))
+        out.print(f"{study}: valid")
+        out.print(f"  study     {sf.name}  (storage {sf.storage})")
+        data = cfg.data
+        out.print(f"  data      {data.name}" + (f" from {data.path}" if data.path else "")
+                  + (f", subset {data.subset}" if data.subset else "")
+                  + f", validation {data.validation}, scale {data.scale}")
+        out.print(f"  model     {cfg.model.family}")
+        out.print("  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives))
+        out.print(f"  search    sampler {sampler}, pruner {cfg.search.pruner}, seed {cfg.search.seed}")
+        table = Table("parameter", "values", box=None, padding=(0, 2))
+        for name, text in sf.space.describe():
+            table.add_row(name, text)
+        out.print(table)
+        grid = sf.space.grid_size()
+        out.print(f"  grid size     {grid if grid is not None else 'infinite (continuous ranges)'}")
+        n = sf.n_trials
+        epochs = sf.max_epochs
+        budget = f"{n} trials" if n else "no trial limit"
+        if cfg.search.timeout:
+            budget += f", timeout {cfg.search.timeout:g}s"
+        out.print(f"  budget        {budget}")
+        if n:
+            out.print(f"  max epochs    {n * epochs} ({n} trials x up to {epochs} epochs)")
+        else:
+            out.print(f"  max epochs    up to {epochs} per trial, until the timeout")
+        if cfg.search.enqueue:
+            out.print(f"  first trials  {len(cfg.search.enqueue)} enqueued")
+
+
+def _print_best(study: Any, trials: list[Any]) -> None:
+    names = study.user_attrs.get("hpsearch", {}).get("objectives") or ["value"]
+    multi = len(trials) > 1 or len(study.directions) > 1
+    out.print("\nPareto-optimal trials:" if multi else "\nbest trial:")
+    for t in trials:
+        values = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, t.values, strict=False))
+        out.print(f"  trial {t.number}: {values}")
+        for key, value in t.params.items():
+            out.print(f"    {key:<20} {value}")
+        shown = {k: v for k, v in t.user_attrs.items()
+                 if k in ("val_accuracy", "val_loss", "accuracy", "loss", "params",
+                          "epochs_run", "train_seconds", "latency")}
+        for key, value in shown.items():
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            out.print(f"    {key:<20} {text}")
+
+
+@app.command()
+def best(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the best trial's parameters and metrics (every Pareto trial if multi-objective)."""
+    with _guard():
+        from hpsearch.results import best_trials, open_study
+
+        result = open_study(study, storage)
+        trials = best_trials(result)
+        if as_json:
+            out.print_json(json.dumps([{
+                "number": t.number, "values": t.values, "params": t.params,
+                "metrics": {k: v for k, v in t.user_attrs.items() if k != "history"
+                            and k != "traceback"},
+            } for t in trials]))
+            return
+        if not trials:
+            raise HpsearchError(f"study {result.study_name!r} has no COMPLETE trial yet")
+        _print_best(result, trials)
+
+
+@app.command()
+def status(
+    study: Annotated[str | None, typer.Argument(
+        help="A study file: list the studies in its storage.")] = None,
+    storage: StorageOpt = None,
+) -> None:
+    """List the studies in a storage with their trial counts and best values."""
+    with _guard():
+        from hpsearch.results import list_studies
+
+        url = storage
+        if study is not None and url is None:
+            from hpsearch.config import load_study_file
+
+            url = load_study_file(study).storage
+        rows = list_studies(url)
+        table = Table("study", "engine", "direction", "complete", "pruned", "failed",
+                      "running", "best", box=None, padding=(0, 2))
+        for row in rows:
+            best_txt = "—" if row.best is None else ", ".join(f"{v:.4f}" for v in row.best)
+            table.add_row(row.name, row.engine, ",".join(row.directions),
+                          str(row.counts.get("COMPLETE", 0)), str(row.counts.get("PRUNED", 0)),
+                          str(row.counts.get("FAIL", 0)), str(row.counts.get("RUNNING", 0)),
+                          best_txt)
+        if rows:
+            out.print(table)
+        else:
+            out.print("no studies")
+
+
+app.command("ls", help="Alias of status.")(status)
+
+
+def main() -> None:
+    """Entry point of the ``hpsearch`` console script."""
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException:
+        if _state["debug"]:
+            raise
+        raise
+    sys.exit(0)

@@ -1,0 +1,310 @@
+"""Read a study file: YAML (safe loader), command-line overrides, validation.
+
+All mistakes come out as :class:`~hpsearch.exceptions.ConfigError` with the file,
+the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hpsearch.config._schema import StudyConfig
+from hpsearch.exceptions import ConfigError
+from hpsearch.objectives import Objective, resolve_objectives
+from hpsearch.space import SearchSpace
+
+__all__ = ["StudyFile", "apply_overrides", "load_study_file"]
+
+_TAGS = {"range", "choice", "fixed"}
+
+
+@dataclass
+class StudyFile:
+    """A validated study file, ready to run.
+
+    Attributes:
+        config: the typed configuration.
+        source: the file it came from (None when built from a dict).
+        name: the study name (``name:`` or the file's stem).
+        storage: the storage URL to use.
+        space: the resolved search space.
+        objectives: the resolved objectives.
+        raw: the configuration as a plain dict, with overrides applied.
+    """
+
+    config: StudyConfig
+    source: Path | None
+    name: str
+    storage: str
+    space: SearchSpace
+    objectives: list[Objective]
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the file are resolved against."""
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.space.max_value("epochs"))
+
+    @property
+    def n_trials(self) -> int | None:
+        """The trial budget: ``search.n_trials``, or the grid size for a grid search."""
+        if self.config.search.n_trials is not None:
+            return self.config.search.n_trials
+        from hpsearch.search import resolve_sampler_name
+
+        if resolve_sampler_name(self.config.search, len(self.objectives)) == "grid":
+            return self.space.grid_size()
+        return None
+
+
+def default_storage() -> str:
+    """``$HPSEARCH_STORAGE`` or ``sqlite:///hpsearch.db`` in the working directory."""
+    env = os.environ.get("HPSEARCH_STORAGE")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / 'hpsearch.db'}"
+
+
+def load_study_file(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+) -> StudyFile:
+    """Load, override and validate a study file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings, values parsed as YAML.
+        n_trials: shortcut for ``search.n_trials=...``.
+        timeout: shortcut for ``search.timeout=...`` (seconds).
+        storage: shortcut for ``storage=...``.
+
+    Raises:
+        ConfigError: the file is missing, malformed or invalid.
+
+    Example:
+        >>> study = load_study_file("studies/quickstart.yaml", ["search.n_trials=3"])
+        >>> study.name, study.n_trials
+        ('quickstart', 3)
+    """
+    source = Path(path)
+    label = str(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("study file not found", source=label) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the study file: {exc}", source=label) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}malformed YAML: {problem}", source=label) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("a study file must be a mapping of keys (data, model, space, ...)",
+                          source=label, value=type(raw).__name__, has_value=True)
+    extra = list(overrides)
+    if n_trials is not None:
+        extra.append(f"search.n_trials={n_trials}")
+    if timeout is not None:
+        extra.append(f"search.timeout={timeout}")
+    if storage is not None:
+        extra.append(f"storage={storage}")
+    try:
+        raw = apply_overrides(raw, extra)
+        return study_from_dict(raw, source=source)
+    except ConfigError as exc:
+        raise exc.with_source(label) from None
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Return a copy of ``raw`` with ``key.path=value`` overrides applied (Hydra style)."""
+    import copy
+
+    out = copy.deepcopy(dict(raw))
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError("an override must look like key.path=value", path="--set",
+                              value=item, has_value=True)
+        try:
+            value = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError:
+            value = text
+        parts = key.split(".")
+        node: Any = out
+        for depth, part in enumerate(parts[:-1]):
+            child = _child(node, part)
+            if child is None:
+                child = {}
+                _set(node, part, child, ".".join(parts[: depth + 1]))
+            elif not isinstance(child, dict | list):
+                raise ConfigError("cannot set a key inside a plain value", path=key)
+            node = child
+        _set(node, parts[-1], value, key)
+    return out
+
+
+def _child(node: Any, part: str) -> Any:
+    if isinstance(node, list):
+        return node[int(part)] if part.isdigit() and int(part) < len(node) else None
+    return node.get(part)
+
+
+def _set(node: Any, part: str, value: Any, path: str) -> None:
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"list index out of range (size {len(node)})", path=path)
+        node[int(part)] = value
+    else:
+        node[part] = value
+
+
+def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> StudyFile:
+    """Validate a study given as a dict (the API behind :func:`load_study_file`)."""
+    try:
+        config = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise _from_pydantic(exc) from None
+    space = SearchSpace(config)
+    objectives = resolve_objectives(list(config.objective))
+    name = config.name or (source.stem if source is not None else None)
+    if not name:
+        raise ConfigError("a study needs a name", path="name")
+    study = StudyFile(
+        config=config,
+        source=source.resolve() if source is not None else None,
+        name=name,
+        storage=config.storage or default_storage(),
+        space=space,
+        objectives=objectives,
+        raw=raw,
+    )
+    _check_semantics(study)
+    return study
+
+
+def _check_semantics(study: StudyFile) -> None:
+    from hpsearch.data._registry import check_data_config
+    from hpsearch.search import make_pruner, make_sampler
+
+    cfg = study.config
+    check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
+    if study.space.family.is_user:
+        check_user_builder(cfg.model.family, study.base_dir)
+    make_sampler(cfg.search, study.space, len(study.objectives))
+    make_pruner(cfg.search, study.max_epochs, len(study.objectives))
+    if study.n_trials is None and cfg.search.timeout is None:
+        raise ConfigError("give a budget: search.n_trials and/or search.timeout (seconds)",
+                          path="search.n_trials")
+    for i, values in enumerate(cfg.search.enqueue):
+        study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
+    for obj in study.objectives:
+        metric = obj.keras_metric
+        if metric and ":" in metric:
+            check_user_builder(metric, study.base_dir, path="objective.metric")
+
+
+def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> None:
+    """Check that ``package.module:function`` exists, without importing it.
+
+    Importing would pull in TensorFlow, which ``validate`` must not, so the
+    module's source is parsed instead.
+    """
+    module_name, sep, func = target.partition(":")
+    allowed = "mlp, cnn, or package.module:function"
+    if not sep or not module_name or not func.isidentifier():
+        raise ConfigError(f"allowed: {allowed}", path=path, value=target, has_value=True)
+    add_search_paths(base_dir)
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None:
+        raise ConfigError(f"module {module_name!r} not found (searched the study's folder, the "
+                          "working directory and sys.path)", path=path, value=target,
+                          has_value=True)
+    origin = spec.origin
+    if origin and origin.endswith(".py"):
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        names = {
+            getattr(node, "name", None) for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        }
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if func not in names:
+            raise ConfigError(f"module {module_name!r} has no function {func!r}", path=path,
+                              value=target, has_value=True)
+
+
+def add_search_paths(base_dir: Path) -> None:
+    """Let user builders live next to the study file or in the working directory."""
+    for folder in (str(base_dir), os.getcwd()):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def _from_pydantic(exc: ValidationError) -> ConfigError:
+    errors = exc.errors()
+    first = errors[0]
+    loc = [p for i, p in enumerate(first["loc"]) if not (i == 2 and p in _TAGS and
+                                                        first["loc"][0] == "space")]
+    loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    kind = first["type"]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    if kind == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return ConfigError(f"unknown key; allowed: {', '.join(allowed)}{more}", path=path)
+    msg = first["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    value = first.get("input")
+    has_value = kind != "missing" and not isinstance(value, dict)
+    return ConfigError(msg[0].lower() + msg[1:] + more, path=path or None, value=value,
+                       has_value=has_value)
+
+
+def _allowed_keys(loc: Sequence[Any]) -> list[str]:
+    model: type[BaseModel] | None = StudyConfig
+    for part in loc:
+        if model is None or not isinstance(part, str):
+            break
+        info = model.model_fields.get(part)
+        ann = getattr(info, "annotation", None)
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    if model is None:
+        return []
+    return list(model.model_fields)

@@ -1,0 +1,172 @@
+"""Typed models of a study file.
+
+The YAML is validated once, here; everything downstream receives these objects.
+Unknown keys are rejected (``extra="forbid"``) so a misspelt key is an error,
+not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+)
+
+Scalar = bool | int | float | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RangeParam(_Strict):
+    """A numeric range: ``{low: 1, high: 4}``, ``{low: 1e-4, high: 1e-1, log: true}``."""
+
+    low: int | float
+    high: int | float
+    log: bool = False
+    step: int | float | None = None
+    type: Literal["int", "float"] | None = None
+    per_layer: bool = False
+
+    @property
+    def is_int(self) -> bool:
+        if self.type is not None:
+            return self.type == "int"
+        return (
+            isinstance(self.low, int)
+            and isinstance(self.high, int)
+            and (self.step is None or isinstance(self.step, int))
+        )
+
+
+class ChoiceParam(_Strict):
+    """A categorical choice: ``{choices: [adam, rmsprop]}``."""
+
+    choices: list[Scalar] = Field(min_length=1)
+    per_layer: bool = False
+
+
+class FixedParam(_Strict):
+    """A fixed value: ``relu`` or ``{value: relu}``; a list gives one value per layer."""
+
+    value: Scalar | list[Scalar]
+
+
+def _param_kind(value: Any) -> str:
+    if isinstance(value, dict):
+        if "choices" in value:
+            return "choice"
+        if "value" in value:
+            return "fixed"
+        return "range"
+    return "fixed"
+
+
+def _wrap_param(value: Any) -> Any:
+    if isinstance(value, list):
+        raise ValueError(
+            "a bare list is ambiguous; write {choices: [...]} to search over values "
+            "or {value: [...]} for a fixed value per layer"
+        )
+    if isinstance(value, dict) or value is None:
+        if value is None:
+            raise ValueError("a parameter needs a value, {low, high}, {choices} or {value}")
+        return value
+    return {"value": value}
+
+
+Param = Annotated[
+    Annotated[RangeParam, Tag("range")]
+    | Annotated[ChoiceParam, Tag("choice")]
+    | Annotated[FixedParam, Tag("fixed")],
+    Discriminator(_param_kind),
+    BeforeValidator(_wrap_param),
+]
+
+
+class DataConfig(_Strict):
+    """Which data set, how it is scaled and split."""
+
+    name: str = "digits"
+    path: str | None = None
+    label_column: str = "label"
+    image_shape: list[int] | None = None
+    scale: Literal["auto", "none", "unit", "standard"] = "auto"
+    validation: float | int = Field(default=0.2, gt=0)
+    test: float | int = Field(default=0.2, gt=0)
+    subset: int | None = Field(default=None, gt=0)
+    seed: int = 0
+
+    @field_validator("validation", "test")
+    @classmethod
+    def _fraction_or_count(cls, v: float | int) -> float | int:
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError("a fraction must be between 0 and 1 (exclusive), or give a count")
+        return v
+
+
+class ModelConfig(_Strict):
+    """The model family: ``mlp``, ``cnn`` or a user builder ``package.module:function``."""
+
+    family: str = "mlp"
+
+
+class ObjectiveConfig(_Strict):
+    """One objective: a metric and a direction."""
+
+    metric: str = "val_accuracy"
+    direction: Literal["maximize", "minimize"] | None = None
+
+
+def _wrap_objective(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"metric": value}
+    return value
+
+
+Objective = Annotated[ObjectiveConfig, BeforeValidator(_wrap_objective)]
+
+
+def _wrap_objectives(value: Any) -> Any:
+    if value is None:
+        return [{}]
+    if isinstance(value, list):
+        return value
+    return [value]
+
+
+class SearchConfig(_Strict):
+    """Sampler, pruner and budget."""
+
+    sampler: str = "auto"
+    sampler_options: dict[str, Any] = Field(default_factory=dict)
+    pruner: str = "none"
+    pruner_options: dict[str, Any] = Field(default_factory=dict)
+    n_trials: int | None = Field(default=None, gt=0)
+    timeout: float | None = Field(default=None, gt=0)
+    seed: int | None = 0
+    enqueue: list[dict[str, Any]] = Field(default_factory=list)
+    max_consecutive_failures: int = Field(default=5, gt=0)
+
+
+class StudyConfig(_Strict):
+    """A whole study file."""
+
+    name: str | None = None
+    description: str | None = None
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    space: dict[str, Param] = Field(default_factory=dict)
+    objective: Annotated[list[Objective], BeforeValidator(_wrap_objectives)] = Field(
+        default_factory=lambda: [ObjectiveConfig()], min_length=1
+    )
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    storage: str | None = None

@@ -1,0 +1,294 @@
+"""Data sets by name, loaded once per process, scaled and split.
+
+``digits`` ships with scikit-learn (the offline default); ``mnist``,
+``fashion_mnist`` and ``cifar10`` come through ``keras.datasets`` (downloaded
+and cached when online) or from a local ``.npz`` given as ``data.path``; ``npz``
+and ``csv`` read a user's file. The test split is kept apart and never used for
+selection: only export looks at it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.config._schema import DataConfig
+from hpsearch.exceptions import ConfigError
+
+__all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset"]
+
+
+@dataclass
+class RawData:
+    """Arrays as a loader returns them, before scaling and splitting."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    class_names: list[str] | None = None
+    max_value: float | None = None
+
+
+@dataclass
+class Dataset:
+    """Scaled, split arrays ready for Keras, and what is needed to reproduce them."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+    class_names: list[str]
+    scaling: dict[str, Any] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-friendly description (stored on the study)."""
+        return {
+            "name": self.name,
+            "train": int(len(self.x_train)),
+            "validation": int(len(self.x_val)),
+            "test": int(len(self.x_test)),
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "class_names": self.class_names,
+            "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class DataSource:
+    """A registry entry: how to load one kind of data set."""
+
+    load: Callable[[DataConfig, Path], RawData]
+    needs_path: bool = False
+    images: bool = True
+
+
+def _digits(cfg: DataConfig, base: Path) -> RawData:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = bunch.images.astype("float32")[..., None]  # (1797, 8, 8, 1), 17 grey levels 0..16
+    return RawData(x, bunch.target.astype("int64"), class_names=[str(c) for c in range(10)],
+                   max_value=16.0)
+
+
+def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callable[..., RawData]:
+    def load(cfg: DataConfig, base: Path) -> RawData:
+        if cfg.path:
+            raw = _npz(cfg, base)
+            raw.class_names, raw.max_value = classes, max_value
+            return raw
+        import keras
+
+        try:
+            (xtr, ytr), (xte, yte) = getattr(keras.datasets, module).load_data()
+        except Exception as exc:  # network or cache problems: the user's to fix
+            raise ConfigError(
+                f"could not load {module} through keras.datasets ({type(exc).__name__}: {exc}); "
+                "when offline, set data.path to a local .npz with x_train, y_train, x_test, y_test",
+                path="data.name", value=module, has_value=True,
+            ) from None
+        return RawData(xtr, ytr, xte, yte, classes, max_value)
+
+    return load
+
+
+def _resolve(cfg: DataConfig, base: Path) -> Path:
+    assert cfg.path is not None
+    path = Path(cfg.path).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _npz(cfg: DataConfig, base: Path) -> RawData:
+    path = _resolve(cfg, base)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read as .npz: {exc}", path="data.path", value=cfg.path,
+                          has_value=True) from None
+    missing = [k for k in ("x_train", "y_train") if k not in arrays]
+    if missing:
+        raise ConfigError(f"the .npz lacks {', '.join(missing)}; it needs x_train, y_train and "
+                          f"optionally x_test, y_test (has: {', '.join(arrays)})",
+                          path="data.path", value=cfg.path, has_value=True)
+    return RawData(arrays["x_train"], arrays["y_train"], arrays.get("x_test"),
+                   arrays.get("y_test"))
+
+
+def _csv(cfg: DataConfig, base: Path) -> RawData:
+    path = _resolve(cfg, base)
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if not header or cfg.label_column not in header:
+            raise ConfigError(f"label column not in the CSV header (columns: "
+                              f"{', '.join((header or [])[:10])})", path="data.label_column",
+                              value=cfg.label_column, has_value=True)
+        col = header.index(cfg.label_column)
+        labels, rows = [], []
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            labels.append(row[col])
+            try:
+                rows.append([float(v) for i, v in enumerate(row) if i != col])
+            except ValueError:
+                raise ConfigError(f"non-numeric feature on line {line_no}", path="data.path",
+                                  value=cfg.path, has_value=True) from None
+    x = np.asarray(rows, dtype="float32")
+    return RawData(x, np.asarray(labels))
+
+
+DATASETS: dict[str, DataSource] = {
+    "digits": DataSource(_digits),
+    "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
+    "fashion_mnist": DataSource(_keras_dataset("fashion_mnist", 255.0, [
+        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+        "Bag", "Ankle boot"])),
+    "cifar10": DataSource(_keras_dataset("cifar10", 255.0, [
+        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+        "truck"])),
+    "npz": DataSource(_npz, needs_path=True, images=False),
+    "csv": DataSource(_csv, needs_path=True, images=False),
+}
+
+
+def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> None:
+    """Check the ``data`` section without loading anything."""
+    source = DATASETS.get(cfg.name)
+    if source is None:
+        raise ConfigError("allowed: " + ", ".join(DATASETS), path="data.name", value=cfg.name,
+                          has_value=True)
+    if source.needs_path and not cfg.path:
+        raise ConfigError(f"data set {cfg.name!r} needs data.path", path="data.path")
+    if cfg.path:
+        path = _resolve(cfg, base)
+        if not path.is_file():
+            raise ConfigError(f"file not found ({path})", path="data.path", value=cfg.path,
+                              has_value=True)
+    if cfg.name == "csv" and needs_images and not cfg.image_shape:
+        raise ConfigError("a CNN needs images: set data.image_shape (e.g. [28, 28, 1]) for CSV "
+                          "rows", path="data.image_shape")
+    if cfg.image_shape is not None and (not cfg.image_shape or min(cfg.image_shape) < 1):
+        raise ConfigError("a list of positive sizes, e.g. [28, 28, 1]", path="data.image_shape",
+                          value=cfg.image_shape, has_value=True)
+
+
+_CACHE: dict[str, Dataset] = {}
+
+
+def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
+    """Load, scale and split a data set; the result is cached for the process.
+
+    Example:
+        >>> ds = load_dataset(DataConfig(name="digits", subset=500))
+        >>> ds.x_train.shape[1:], ds.num_classes
+        ((8, 8, 1), 10)
+    """
+    base = base or Path.cwd()
+    key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
+    if key not in _CACHE:
+        _CACHE[key] = _prepare(cfg, base)
+    return _CACHE[key]
+
+
+def _split(x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.model_selection import train_test_split
+
+    n = len(x)
+    count = size if isinstance(size, int) else int(round(size * n))
+    if not 0 < count < n:
+        raise ConfigError(f"leaves an empty split: {n} samples available",
+                          path=f"data.{what}", value=size, has_value=True)
+    _, counts = np.unique(y, return_counts=True)
+    stratify = y if counts.min() >= 2 and min(count, n - count) >= len(counts) else None
+    xa, xb, ya, yb = train_test_split(x, y, test_size=count, random_state=seed, stratify=stratify)
+    return xa, ya, xb, yb
+
+
+def _prepare(cfg: DataConfig, base: Path) -> Dataset:
+    raw = DATASETS[cfg.name].load(cfg, base)
+    x, y = np.asarray(raw.x_train), np.asarray(raw.y_train).reshape(-1)
+    if len(x) != len(y):
+        raise ConfigError(f"x_train has {len(x)} rows but y_train has {len(y)}",
+                          path="data.path", value=cfg.path, has_value=True)
+    classes = np.unique(y if raw.y_test is None else np.concatenate([y, raw.y_test.reshape(-1)]))
+    if raw.x_test is None or raw.y_test is None:
+        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test")
+    else:
+        x_test, y_test = np.asarray(raw.x_test), np.asarray(raw.y_test).reshape(-1)
+    if cfg.subset is not None and cfg.subset < len(x):
+        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset")
+    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation")
+
+    # labels -> 0..K-1 (class names keep the original values)
+    index = {v: i for i, v in enumerate(classes.tolist())}
+    y, y_val, y_test = (np.array([index[v] for v in a.tolist()], dtype="int64")
+                        for a in (y, y_val, y_test))
+    class_names = raw.class_names or [str(c) for c in classes.tolist()]
+
+    shape = tuple(cfg.image_shape) if cfg.image_shape else None
+    arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
+    scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
+    x, x_val, x_test = (apply_scaling(a, scaling) for a in arrays)
+    digest = hashlib.sha256()
+    for a in (x, y, x_val, y_val):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return Dataset(cfg.name, x, y, x_val, y_val, x_test, y_test, len(classes), class_names,
+                   scaling, digest.hexdigest()[:16])
+
+
+def _shape(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    if shape is not None:
+        try:
+            return x.reshape((len(x), *shape))
+        except ValueError:
+            raise ConfigError(f"rows of {int(np.prod(x.shape[1:]))} values cannot take this shape",
+                              path="data.image_shape", value=list(shape), has_value=True) from None
+    if x.ndim == 3:  # grey images: add the channel axis Conv2D expects
+        return x[..., None]
+    return x
+
+
+def _scaling(kind: str, x: np.ndarray, max_value: float | None) -> dict[str, Any]:
+    if kind == "none":
+        return {"kind": "none"}
+    if kind == "standard":
+        mean = x.astype("float64").mean(axis=0)
+        std = x.astype("float64").std(axis=0)
+        std[std == 0] = 1.0
+        return {"kind": "standard", "mean": mean.astype("float32"), "std": std.astype("float32")}
+    if kind == "auto" and max_value is None and not np.issubdtype(x.dtype, np.integer):
+        return {"kind": "none"}
+    value = max_value if kind == "auto" and max_value is not None else float(np.max(x)) or 1.0
+    return {"kind": "divide", "value": float(value)}
+
+
+def apply_scaling(x: np.ndarray, scaling: dict[str, Any]) -> np.ndarray:
+    """Scale raw inputs the way the training data was scaled."""
+    x = np.asarray(x, dtype="float32")
+    if scaling["kind"] == "divide":
+        return x / np.float32(scaling["value"])
+    if scaling["kind"] == "standard":
+        return (x - scaling["mean"]) / scaling["std"]
+    return x

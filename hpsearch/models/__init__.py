@@ -1,0 +1,25 @@
+"""Model families: the parameter catalog (no TensorFlow) and the Keras builders.
+
+``build_model`` imports Keras on first use only.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.models._catalog import BUILTIN_FAMILIES, OPTIMIZERS, Family, ParamDef, get_family
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    import keras
+
+__all__ = ["BUILTIN_FAMILIES", "OPTIMIZERS", "Family", "ParamDef", "build_model", "get_family"]
+
+
+def build_model(family: str, params: Mapping[str, Any], input_shape: Sequence[int],
+                num_classes: int) -> keras.Model:
+    """Build the Keras model of one trial (see :func:`hpsearch.models._builders.build_model`)."""
+    from hpsearch.models._builders import build_model as _build
+
+    return _build(family, params, input_shape, num_classes)

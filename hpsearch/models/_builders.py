@@ -1,0 +1,125 @@
+"""Keras model builders (imports Keras: load only when training)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import keras
+
+from hpsearch.exceptions import ConfigError
+
+
+def _per_layer(value: Any, n: int) -> list[Any]:
+    return list(value)[:n] if isinstance(value, list | tuple) else [value] * n
+
+
+def _regularizer(l2: float) -> keras.regularizers.Regularizer | None:
+    return keras.regularizers.L2(l2) if l2 else None
+
+
+def build_mlp(params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> keras.Model:
+    """Flatten -> [Dense -> (BatchNorm) -> Activation -> (Dropout)] x depth -> Dense softmax."""
+    depth = int(params["depth"])
+    widths = _per_layer(params["width"], depth)
+    dropouts = _per_layer(params["dropout"], depth)
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = keras.layers.Flatten()(inputs)
+    for i in range(depth):
+        x = keras.layers.Dense(
+            int(widths[i]),
+            kernel_initializer=params["kernel_initializer"],
+            kernel_regularizer=_regularizer(params["l2"]),
+            use_bias=not params["batch_norm"],
+        )(x)
+        if params["batch_norm"]:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(params["activation"])(x)
+        if dropouts[i]:
+            x = keras.layers.Dropout(float(dropouts[i]))(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="mlp")
+
+
+def build_cnn(params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> keras.Model:
+    """[Conv2D -> (BatchNorm) -> Activation -> Pool -> (Dropout)] x blocks -> Dense head."""
+    blocks = int(params["blocks"])
+    filters = _per_layer(params["filters"], blocks)
+    kernels = _per_layer(params["kernel_size"], blocks)
+    pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(
+        params["pooling"]
+    )
+    inputs = keras.Input(shape=tuple(input_shape))
+    x = inputs
+    for i in range(blocks):
+        x = keras.layers.Conv2D(
+            int(filters[i]),
+            int(kernels[i]),
+            padding=params["padding"],
+            kernel_initializer=params["kernel_initializer"],
+            kernel_regularizer=_regularizer(params["l2"]),
+            use_bias=not params["batch_norm"],
+        )(x)
+        if params["batch_norm"]:
+            x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.Activation(params["activation"])(x)
+        # pool only while the feature map is big enough, so deep stacks on small
+        # images (digits is 8x8) stay valid instead of failing the trial
+        if pool is not None and min(x.shape[1:3]) >= int(params["pool_size"]):
+            x = pool(int(params["pool_size"]))(x)
+        if params["conv_dropout"]:
+            x = keras.layers.Dropout(float(params["conv_dropout"]))(x)
+    x = keras.layers.Flatten()(x)
+    if int(params["dense_width"]):
+        x = keras.layers.Dense(
+            int(params["dense_width"]),
+            activation=params["activation"],
+            kernel_initializer=params["kernel_initializer"],
+            kernel_regularizer=_regularizer(params["l2"]),
+        )(x)
+    if params["dropout"]:
+        x = keras.layers.Dropout(float(params["dropout"]))(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs, name="cnn")
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {"mlp": build_mlp, "cnn": build_cnn}
+
+
+def load_callable(target: str, path: str = "model.family") -> Callable[..., Any]:
+    """Import ``package.module:function``."""
+    module_name, _, func = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import {module_name!r}: {exc}", path=path, value=target,
+                          has_value=True) from None
+    obj = getattr(module, func, None)
+    if not callable(obj):
+        raise ConfigError(f"module {module_name!r} has no function {func!r}", path=path,
+                          value=target, has_value=True)
+    return obj  # type: ignore[no-any-return]
+
+
+def build_model(family: str, params: Mapping[str, Any], input_shape: Sequence[int],
+                num_classes: int) -> keras.Model:
+    """Build the model for one trial.
+
+    A user builder is called as ``fn(params, input_shape=..., num_classes=...)``;
+    keyword arguments it does not declare are left out, so ``def build(params)``
+    works too. It may return a compiled model (kept as is) or an uncompiled one
+    (compiled with the trial's optimizer).
+    """
+    if family in BUILDERS:
+        return BUILDERS[family](params, input_shape, num_classes)
+    fn = load_callable(family)
+    kwargs = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    sig = inspect.signature(fn)
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
+    model = fn(dict(params), **kwargs)
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"{family} returned {type(model).__name__}, not a keras.Model")
+    return model

@@ -1,0 +1,145 @@
+"""The hyperparameters each model family understands (no TensorFlow import here).
+
+The catalog is data: names, kinds, defaults and allowed values. ``space.py``
+checks study files against it and the builders read their parameters from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamax", "nadam")
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "leaky_relu")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+    "random_normal",
+    "random_uniform",
+)
+
+
+@dataclass(frozen=True)
+class ParamDef:
+    """What one hyperparameter accepts."""
+
+    kind: Literal["int", "float", "str", "bool"]
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    high_exclusive: bool = False
+    choices: tuple[str, ...] | None = None
+    per_layer: bool = False
+
+    def allowed(self) -> str:
+        """Describe the allowed values in words, for error messages."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        kind = "an integer" if self.kind == "int" else "a number"
+        if self.low is not None and self.high is not None:
+            close = ")" if self.high_exclusive else "]"
+            return f"{kind} in [{self.low:g}, {self.high:g}{close}"
+        if self.low is not None:
+            return f"{kind} >= {self.low:g}"
+        return kind
+
+    def check(self, value: Any) -> bool:
+        """Return True if ``value`` is allowed."""
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "str":
+            return isinstance(value, str) and (self.choices is None or value in self.choices)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.kind == "int" and not isinstance(value, int):
+            return False
+        if self.low is not None and value < self.low:
+            return False
+        if self.high is not None:
+            if self.high_exclusive and value >= self.high:
+                return False
+            if value > self.high:
+                return False
+        return True
+
+
+TRAINING: dict[str, ParamDef] = {
+    "optimizer": ParamDef("str", "adam", "optimizer", choices=OPTIMIZERS),
+    "learning_rate": ParamDef("float", 1e-3, "learning rate", low=1e-12, high=10.0),
+    "momentum": ParamDef("float", 0.9, "momentum (sgd only)", low=0.0, high=1.0, high_exclusive=True),
+    "batch_size": ParamDef("int", 128, "batch size", low=1),
+    "epochs": ParamDef("int", 10, "training epochs", low=1),
+    "patience": ParamDef("int", 0, "early-stopping patience in epochs (0: off)", low=0),
+}
+
+_COMMON: dict[str, ParamDef] = {
+    "activation": ParamDef("str", "relu", "hidden activation", choices=ACTIVATIONS),
+    "batch_norm": ParamDef("bool", False, "batch normalization after each hidden layer"),
+    "kernel_initializer": ParamDef("str", "glorot_uniform", "weight init", choices=INITIALIZERS),
+    "l2": ParamDef("float", 0.0, "L2 weight penalty", low=0.0),
+}
+
+MLP: dict[str, ParamDef] = {
+    "depth": ParamDef("int", 2, "hidden layers", low=1, high=64),
+    "width": ParamDef("int", 128, "units per hidden layer", low=1, per_layer=True),
+    "dropout": ParamDef(
+        "float", 0.0, "dropout after each hidden layer", low=0.0, high=1.0, high_exclusive=True,
+        per_layer=True,
+    ),
+    **_COMMON,
+}
+
+CNN: dict[str, ParamDef] = {
+    "blocks": ParamDef("int", 2, "convolution blocks", low=1, high=16),
+    "filters": ParamDef("int", 32, "filters per block", low=1, per_layer=True),
+    "kernel_size": ParamDef("int", 3, "kernel size", low=1, per_layer=True),
+    "pooling": ParamDef("str", "max", "pooling after each block", choices=("max", "avg", "none")),
+    "pool_size": ParamDef("int", 2, "pooling window", low=1),
+    "padding": ParamDef("str", "same", "convolution padding", choices=("same", "valid")),
+    "conv_dropout": ParamDef(
+        "float", 0.0, "dropout after each block", low=0.0, high=1.0, high_exclusive=True
+    ),
+    "dense_width": ParamDef("int", 128, "units of the dense head (0: none)", low=0),
+    "dropout": ParamDef(
+        "float", 0.0, "dropout before the output layer", low=0.0, high=1.0, high_exclusive=True
+    ),
+    **_COMMON,
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its own parameters and the one that sets the layer count."""
+
+    name: str
+    params: dict[str, ParamDef] = field(default_factory=dict)
+    depth_param: str | None = None
+    needs_images: bool = False
+
+    @property
+    def is_user(self) -> bool:
+        return ":" in self.name
+
+    def all_params(self) -> dict[str, ParamDef]:
+        return {**TRAINING, **self.params}
+
+
+BUILTIN_FAMILIES: dict[str, Family] = {
+    "mlp": Family("mlp", MLP, depth_param="depth"),
+    "cnn": Family("cnn", CNN, depth_param="blocks", needs_images=True),
+}
+
+
+def get_family(name: str) -> Family:
+    """Return the family for ``name``; a ``module:function`` name is a user builder."""
+    if name in BUILTIN_FAMILIES:
+        return BUILTIN_FAMILIES[name]
+    return Family(name)

@@ -1,0 +1,70 @@
+"""Objectives: which metric each trial returns, and in which direction.
+
+Built in: Keras' ``val_accuracy``, ``val_loss``, ``accuracy``, ``loss``, and two
+Keras-aware secondary objectives that need no user code: ``params`` (trainable
+and non-trainable parameter count) and ``latency`` (measured inference time per
+sample, in milliseconds). Any other name is a Keras metric, compiled into the
+model (``val_top_k`` is the validation value of metric ``top_k``); it may be a
+Keras metric identifier (``sparse_top_k_categorical_accuracy``) or a
+``module:function`` metric.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpsearch.config._schema import ObjectiveConfig
+from hpsearch.exceptions import ConfigError
+
+__all__ = ["Objective", "resolve_objectives"]
+
+KERAS_BUILTIN = {"val_accuracy", "val_loss", "accuracy", "loss"}
+MODEL_METRICS = {"params", "latency"}
+_MINIMIZE_HINTS = ("loss", "error", "mse", "mae", "crossentropy", "params", "latency")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A resolved objective."""
+
+    metric: str
+    direction: str
+
+    @property
+    def keras_metric(self) -> str | None:
+        """The metric to compile into the model, if it is not built in."""
+        if self.metric in KERAS_BUILTIN or self.metric in MODEL_METRICS:
+            return None
+        return self.metric.removeprefix("val_")
+
+    @property
+    def per_epoch(self) -> bool:
+        """Whether Keras reports this metric every epoch (so it can drive pruning)."""
+        return self.metric not in MODEL_METRICS
+
+
+def resolve_objectives(configs: list[ObjectiveConfig]) -> list[Objective]:
+    """Fill in default directions and check the metric names."""
+    out = []
+    seen: set[str] = set()
+    for i, cfg in enumerate(configs):
+        path = "objective" if len(configs) == 1 else f"objective[{i}]"
+        metric = cfg.metric.strip()
+        if not metric:
+            raise ConfigError("a metric name is required", path=f"{path}.metric")
+        if metric in seen:
+            raise ConfigError("the same metric is listed twice", path=f"{path}.metric",
+                              value=metric, has_value=True)
+        seen.add(metric)
+        direction = cfg.direction
+        if direction is None:
+            lowered = metric.lower()
+            direction = "minimize" if any(h in lowered for h in _MINIMIZE_HINTS) else "maximize"
+        out.append(Objective(metric, direction))
+    if not out[0].per_epoch and len(out) == 1:
+        raise ConfigError(
+            "a single objective must be a training metric (val_accuracy, val_loss, ...); "
+            "params and latency are secondary objectives",
+            path="objective.metric", value=out[0].metric, has_value=True,
+        )
+    return out

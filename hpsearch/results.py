@@ -1,0 +1,95 @@
+"""Reading results back: open a study by file or name, list studies, best trials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.config import default_storage, load_study_file
+from hpsearch.exceptions import StudyNotFoundError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["StudyRow", "best_trials", "list_studies", "open_study"]
+
+
+def _target(study: str | Path, storage: str | None) -> tuple[str, str]:
+    path = Path(study)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        sf = load_study_file(path, storage=storage)
+        return sf.name, sf.storage
+    return str(study), storage or default_storage()
+
+
+def open_study(study: str | Path, storage: str | None = None) -> optuna.Study:
+    """Load a finished or running study, given its study file or its name.
+
+    Args:
+        study: a study file (its ``name`` and ``storage`` are used) or a study name.
+        storage: a storage URL that overrides the file's (or the default).
+
+    Raises:
+        StudyNotFoundError: no such study in the storage.
+
+    Example:
+        >>> study = open_study("studies/quickstart.yaml")
+        >>> study.best_trial.params
+    """
+    import optuna
+
+    from hpsearch.storage import open_storage
+
+    name, url = _target(study, storage)
+    backend = open_storage(url, create=False, heartbeat=False)
+    try:
+        return optuna.load_study(study_name=name, storage=backend)
+    except KeyError:
+        names = optuna.get_all_study_names(storage=backend)
+        known = ", ".join(names) if names else "none"
+        raise StudyNotFoundError(f"no study {name!r} in {url} (studies there: {known})") from None
+
+
+@dataclass
+class StudyRow:
+    """One line of ``hpsearch status``."""
+
+    name: str
+    engine: str
+    directions: list[str]
+    counts: dict[str, int]
+    best: list[float] | None
+
+
+def list_studies(storage: str | None = None) -> list[StudyRow]:
+    """Every study in a storage with its trial counts and best value."""
+    import optuna
+
+    from hpsearch.storage import open_storage
+
+    backend = open_storage(storage or default_storage(), create=False, heartbeat=False)
+    rows = []
+    for name in optuna.get_all_study_names(storage=backend):
+        study = optuna.load_study(study_name=name, storage=backend)
+        counts: dict[str, int] = {}
+        for t in study.get_trials(deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        best: list[float] | None = None
+        if len(study.directions) == 1 and counts.get("COMPLETE"):
+            best = [study.best_value]
+        meta: dict[str, Any] = study.user_attrs.get("hpsearch", {})
+        rows.append(StudyRow(name, meta.get("engine", "optuna"),
+                             [d.name.lower() for d in study.directions], counts, best))
+    return rows
+
+
+def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The best trial, or every Pareto-optimal trial of a multi-objective study."""
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return []
+    if len(study.directions) > 1:
+        return list(study.best_trials)
+    return [study.best_trial]

@@ -1,0 +1,370 @@
+"""Search spaces: a study file's ``space`` section checked against the model family,
+turned into Optuna suggestions, an Optuna grid, or enqueued trials.
+
+Per-layer parameters (``width: {low: 32, high: 512, per_layer: true}``) become
+``width_1 ... width_D`` and are sampled only for the layers a trial has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyConfig
+from hpsearch.exceptions import ConfigError
+from hpsearch.models._catalog import ParamDef, get_family
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["SearchSpace"]
+
+Spec = RangeParam | ChoiceParam | FixedParam
+
+
+@dataclass(frozen=True)
+class Dim:
+    """One parameter of the space: its spec and, for known names, its definition."""
+
+    name: str
+    spec: Spec
+    pdef: ParamDef | None
+
+    @property
+    def searched(self) -> bool:
+        return not isinstance(self.spec, FixedParam)
+
+    @property
+    def per_layer(self) -> bool:
+        if isinstance(self.spec, FixedParam):
+            return isinstance(self.spec.value, list)
+        return self.spec.per_layer
+
+
+class SearchSpace:
+    """The resolved search space of a study.
+
+    Args:
+        config: a validated study file.
+
+    Raises:
+        ConfigError: a parameter is unknown to the model family, has the wrong
+            kind, an empty or invalid range, or a value that is not allowed.
+
+    Example:
+        >>> space = SearchSpace(config)
+        >>> params = space.suggest(trial)   # {'depth': 2, 'width': [256, 64], ...}
+    """
+
+    def __init__(self, config: StudyConfig) -> None:
+        self.family = get_family(config.model.family)
+        self.depth_param = self.family.depth_param
+        known = self.family.all_params()
+        dims: dict[str, Dim] = {}
+        for name, spec in config.space.items():
+            pdef = known.get(name)
+            if pdef is None and not self.family.is_user:
+                raise ConfigError(
+                    f"unknown parameter for model family {self.family.name!r}; allowed: "
+                    + ", ".join(known),
+                    path=f"space.{name}",
+                )
+            dims[name] = Dim(name, spec, pdef)
+        for name, pdef in known.items():
+            if name not in dims:
+                dims[name] = Dim(name, FixedParam(value=pdef.default), pdef)
+        self.dims = dims
+        for dim in dims.values():
+            self._check(dim)
+        self._check_conditionals()
+
+    # ------------------------------------------------------------------ checks
+    def _depth_range(self) -> tuple[int, int]:
+        if self.depth_param is None:
+            return (1, 1)
+        spec = self.dims[self.depth_param].spec
+        if isinstance(spec, FixedParam):
+            return (int(spec.value), int(spec.value))  # type: ignore[arg-type]
+        if isinstance(spec, ChoiceParam):
+            values = [int(v) for v in spec.choices]
+            return (min(values), max(values))
+        return (int(spec.low), int(spec.high))
+
+    def _check(self, dim: Dim) -> None:
+        path = f"space.{dim.name}"
+        spec, pdef = dim.spec, dim.pdef
+        if dim.per_layer and (pdef is None or not pdef.per_layer):
+            allowed = [n for n, d in self.family.all_params().items() if d.per_layer]
+            raise ConfigError(
+                "per-layer values are allowed only for: " + (", ".join(allowed) or "none"),
+                path=path,
+            )
+        if isinstance(spec, RangeParam):
+            self._check_range(path, spec, pdef)
+        elif isinstance(spec, ChoiceParam):
+            if len(set(map(repr, spec.choices))) != len(spec.choices):
+                raise ConfigError("choices must be distinct", path=f"{path}.choices",
+                                  value=spec.choices, has_value=True)
+            for i, choice in enumerate(spec.choices):
+                if pdef is not None and not pdef.check(choice):
+                    raise ConfigError(f"allowed: {pdef.allowed()}", path=f"{path}.choices[{i}]",
+                                      value=choice, has_value=True)
+        else:
+            values = spec.value if isinstance(spec.value, list) else [spec.value]
+            for value in values:
+                if pdef is not None and not pdef.check(value):
+                    raise ConfigError(f"allowed: {pdef.allowed()}", path=path, value=value,
+                                      has_value=True)
+            if isinstance(spec.value, list):
+                low, high = self._depth_range()
+                n = len(spec.value)
+                if n < high or (low == high and n != low):
+                    raise ConfigError(
+                        f"a per-layer list needs one value per layer ({high} here)",
+                        path=path, value=spec.value, has_value=True,
+                    )
+
+    def _check_range(self, path: str, spec: RangeParam, pdef: ParamDef | None) -> None:
+        if pdef is not None and pdef.kind in ("str", "bool"):
+            raise ConfigError(
+                f"a range is not allowed for this parameter; use {{choices: [...]}}, "
+                f"allowed: {pdef.allowed()}",
+                path=path,
+            )
+        if pdef is not None and pdef.kind == "int" and not spec.is_int:
+            raise ConfigError("this parameter is an integer: low, high and step must be integers",
+                              path=path, value={"low": spec.low, "high": spec.high},
+                              has_value=True)
+        if spec.low > spec.high:
+            raise ConfigError("empty range: low must be <= high", path=path,
+                              value={"low": spec.low, "high": spec.high}, has_value=True)
+        if spec.log and spec.low <= 0:
+            raise ConfigError("a log range needs low > 0", path=f"{path}.low", value=spec.low,
+                              has_value=True)
+        if spec.log and spec.step is not None:
+            raise ConfigError("step and log cannot be combined", path=path)
+        if spec.step is not None and spec.step <= 0:
+            raise ConfigError("step must be > 0", path=f"{path}.step", value=spec.step,
+                              has_value=True)
+        if pdef is not None:
+            for key in ("low", "high"):
+                bound = getattr(spec, key)
+                probe = int(bound) if pdef.kind == "int" else float(bound)
+                if not pdef.check(probe):
+                    raise ConfigError(f"allowed: {pdef.allowed()}", path=f"{path}.{key}",
+                                      value=bound, has_value=True)
+
+    def _check_conditionals(self) -> None:
+        momentum = self.dims.get("momentum")
+        optimizer = self.dims.get("optimizer")
+        if momentum is None or optimizer is None or not momentum.searched:
+            return
+        spec = optimizer.spec
+        if isinstance(spec, FixedParam) and spec.value != "sgd":
+            raise ConfigError("momentum is used only with optimizer sgd; fix it or search sgd",
+                              path="space.momentum")
+
+    # ------------------------------------------------------------ inspection
+    @property
+    def searched(self) -> dict[str, Dim]:
+        """The parameters that vary between trials, in declaration order."""
+        return {n: d for n, d in self.dims.items() if d.searched}
+
+    @property
+    def fixed(self) -> dict[str, Any]:
+        """The parameters that are the same in every trial."""
+        return {n: d.spec.value for n, d in self.dims.items() if isinstance(d.spec, FixedParam)}
+
+    def max_value(self, name: str) -> Any:
+        """The largest value a numeric parameter can take."""
+        spec = self.dims[name].spec
+        if isinstance(spec, FixedParam):
+            return max(spec.value) if isinstance(spec.value, list) else spec.value
+        if isinstance(spec, ChoiceParam):
+            return max(spec.choices)  # type: ignore[type-var]
+        return spec.high
+
+    def _uses(self, name: str, params: Mapping[str, Any]) -> bool:
+        """Whether parameter ``name`` is active given the params chosen so far."""
+        if name == "momentum":
+            return params.get("optimizer") == "sgd"
+        return True
+
+    def _ordered(self) -> Iterator[Dim]:
+        if self.depth_param is not None:
+            yield self.dims[self.depth_param]
+        for name, dim in self.dims.items():
+            if name != self.depth_param and name != "momentum":
+                yield dim
+        if "momentum" in self.dims:
+            yield self.dims["momentum"]
+
+    # -------------------------------------------------------------- sampling
+    def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
+        """Ask ``trial`` for every searched parameter; return the full parameter set."""
+        params: dict[str, Any] = {}
+        for dim in self._ordered():
+            if not self._uses(dim.name, params):
+                continue
+            spec = dim.spec
+            if isinstance(spec, FixedParam):
+                params[dim.name] = spec.value
+            elif dim.per_layer:
+                depth = int(params[self.depth_param])  # type: ignore[index]
+                params[dim.name] = [
+                    _suggest_one(trial, f"{dim.name}_{i}", spec) for i in range(1, depth + 1)
+                ]
+            else:
+                params[dim.name] = _suggest_one(trial, dim.name, spec)
+        return _trim_layers(params, self.depth_param)
+
+    def params_from_optuna(self, optuna_params: Mapping[str, Any]) -> dict[str, Any]:
+        """Rebuild the full parameter set from a stored trial's ``params``."""
+        params: dict[str, Any] = {}
+        for dim in self._ordered():
+            if not self._uses(dim.name, params):
+                continue
+            if isinstance(dim.spec, FixedParam):
+                params[dim.name] = dim.spec.value
+            elif dim.per_layer:
+                depth = int(params[self.depth_param])  # type: ignore[index]
+                params[dim.name] = [optuna_params[f"{dim.name}_{i}"] for i in range(1, depth + 1)]
+            else:
+                params[dim.name] = optuna_params[dim.name]
+        return _trim_layers(params, self.depth_param)
+
+    def to_optuna_params(self, values: Mapping[str, Any], *, path: str) -> dict[str, Any]:
+        """Turn a user's trial (``{width: [512, 512], ...}``) into Optuna param names.
+
+        Values must lie in the space; fixed parameters may be repeated if equal.
+        """
+        out: dict[str, Any] = {}
+        for name, value in values.items():
+            dim = self.dims.get(name)
+            if dim is None:
+                raise ConfigError("not a parameter of the space; allowed: " + ", ".join(self.dims),
+                                  path=f"{path}.{name}")
+            if not dim.searched:
+                if value != dim.spec.value:  # type: ignore[union-attr]
+                    raise ConfigError(f"this parameter is fixed to {dim.spec.value!r}",  # type: ignore[union-attr]
+                                      path=f"{path}.{name}", value=value, has_value=True)
+                continue
+            if dim.per_layer:
+                if not isinstance(value, list):
+                    raise ConfigError("a per-layer parameter needs a list, one value per layer",
+                                      path=f"{path}.{name}", value=value, has_value=True)
+                for i, item in enumerate(value, start=1):
+                    _check_in(dim.spec, item, f"{path}.{name}[{i - 1}]")  # type: ignore[arg-type]
+                    out[f"{name}_{i}"] = item
+            else:
+                _check_in(dim.spec, value, f"{path}.{name}")  # type: ignore[arg-type]
+                out[name] = value
+        return out
+
+    # ------------------------------------------------------------------ grid
+    def grid(self) -> dict[str, list[Any]]:
+        """The Optuna grid (param name -> values).
+
+        Raises:
+            ConfigError: the space has a continuous range or per-layer values
+                with a varying depth.
+        """
+        grid: dict[str, list[Any]] = {}
+        low_depth, high_depth = self._depth_range()
+        for dim in self._ordered():
+            spec = dim.spec
+            if isinstance(spec, FixedParam):
+                continue
+            values = _grid_values(dim.name, spec)
+            if dim.per_layer:
+                if low_depth != high_depth:
+                    raise ConfigError(
+                        "a grid cannot search per-layer values while the depth varies; "
+                        f"fix {self.depth_param} or drop per_layer",
+                        path=f"space.{dim.name}",
+                    )
+                for i in range(1, high_depth + 1):
+                    grid[f"{dim.name}_{i}"] = values
+            else:
+                grid[dim.name] = values
+        return grid
+
+    def grid_size(self) -> int | None:
+        """Number of grid points, or None if the space is not finite."""
+        try:
+            grid = self.grid()
+        except ConfigError:
+            return None
+        return math.prod(len(v) for v in grid.values())
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(name, description) rows for ``hpsearch validate``."""
+        rows = []
+        for dim in self._ordered():
+            spec = dim.spec
+            if isinstance(spec, FixedParam):
+                text = f"fixed {spec.value!r}"
+            elif isinstance(spec, ChoiceParam):
+                text = "choice of " + ", ".join(map(str, spec.choices))
+            else:
+                kind = "int" if spec.is_int else "float"
+                text = f"{kind} in [{spec.low:g}, {spec.high:g}]"
+                if spec.log:
+                    text += " log"
+                if spec.step is not None:
+                    text += f" step {spec.step:g}"
+            if dim.searched and dim.per_layer:
+                text += f" per layer (1 per {self.depth_param})"
+            if dim.name == "momentum":
+                text += " (sgd only)"
+            rows.append((dim.name, text))
+        return rows
+
+
+def _suggest_one(trial: optuna.trial.BaseTrial, name: str, spec: RangeParam | ChoiceParam) -> Any:
+    if isinstance(spec, ChoiceParam):
+        return trial.suggest_categorical(name, spec.choices)
+    if spec.is_int:
+        return trial.suggest_int(name, int(spec.low), int(spec.high),
+                                 step=int(spec.step or 1), log=spec.log)
+    return trial.suggest_float(name, float(spec.low), float(spec.high),
+                               step=None if spec.step is None else float(spec.step), log=spec.log)
+
+
+def _trim_layers(params: dict[str, Any], depth_param: str | None) -> dict[str, Any]:
+    """Cut fixed per-layer lists to the trial's depth."""
+    if depth_param is None:
+        return params
+    depth = int(params[depth_param])
+    return {k: (v[:depth] if isinstance(v, list) else v) for k, v in params.items()}
+
+
+def _check_in(spec: RangeParam | ChoiceParam, value: Any, path: str) -> None:
+    if isinstance(spec, ChoiceParam):
+        if value not in spec.choices:
+            raise ConfigError("allowed: " + ", ".join(map(str, spec.choices)), path=path,
+                              value=value, has_value=True)
+        return
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and spec.is_int:
+        ok = isinstance(value, int)
+    if not ok or not spec.low <= value <= spec.high:
+        raise ConfigError(f"allowed: a value in [{spec.low:g}, {spec.high:g}]", path=path,
+                          value=value, has_value=True)
+
+
+def _grid_values(name: str, spec: RangeParam | ChoiceParam) -> list[Any]:
+    if isinstance(spec, ChoiceParam):
+        return list(spec.choices)
+    if spec.is_int:
+        return list(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
+    if spec.step is None:
+        raise ConfigError(
+            "a grid needs finite values; this is a continuous range: give a step or "
+            "{choices: [...]}",
+            path=f"space.{name}",
+        )
+    n = int(math.floor((spec.high - spec.low) / spec.step + 1e-9)) + 1
+    return [round(spec.low + i * spec.step, 12) for i in range(n)]

@@ -1,0 +1,116 @@
+"""Storage URLs → Optuna storages, with SQLite set up for concurrent readers.
+
+* ``sqlite:///path.db`` (default): WAL journal mode, a 60 s busy timeout, so a
+  reading ``optuna-dashboard`` does not make a running study fail with
+  "database is locked".
+* ``postgresql://...``, ``mysql://...``: Optuna's RDB storage.
+* ``journal:///path.log`` or a path ending in ``.log``: Optuna's journal file.
+* RDB storages get heartbeats: a trial whose process died is marked FAIL after
+  the grace period and its parameters are retried.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hpsearch.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["HEARTBEAT_INTERVAL", "open_storage", "sqlite_path"]
+
+HEARTBEAT_INTERVAL = 30
+GRACE_PERIOD = 120
+SQLITE_TIMEOUT = 60
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL, else None."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):]
+    return None if rest in ("", ":memory:") else Path(rest.split("?", 1)[0])
+
+
+def journal_path(url: str) -> Path | None:
+    """The file of a journal storage URL (``journal:///x.log`` or ``x.log``), else None."""
+    if url.startswith("journal:///"):
+        return Path(url[len("journal:///"):])
+    if "://" not in url and url.endswith((".log", ".jsonl")):
+        return Path(url)
+    return None
+
+
+def open_storage(url: str, *, create: bool = True, heartbeat: bool = True
+                 ) -> optuna.storages.BaseStorage:
+    """Open (and with ``create``, initialise) the storage at ``url``.
+
+    Raises:
+        ConfigError: the URL is malformed, its driver is missing, or (with
+            ``create=False``) the database does not exist.
+    """
+    import optuna
+
+    journal = journal_path(url)
+    if journal is not None:
+        if not create and not journal.exists():
+            raise ConfigError(f"no journal file at {journal}", path="storage", value=url,
+                              has_value=True)
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
+    if url.startswith("redis://"):
+        from optuna.storages.journal import JournalRedisBackend
+
+        return optuna.storages.JournalStorage(JournalRedisBackend(url))
+    if "://" not in url:
+        raise ConfigError("not a storage URL; use sqlite:///file.db, postgresql://host/db or "
+                          "journal:///file.log", path="storage", value=url, has_value=True)
+    engine_kwargs: dict[str, object] = {}
+    db = sqlite_path(url)
+    if db is not None:
+        if not db.exists():
+            if not create:
+                raise ConfigError(f"no database at {db}", path="storage", value=url,
+                                  has_value=True)
+            if not db.parent.is_dir():
+                raise ConfigError(f"folder {db.parent} does not exist", path="storage",
+                                  value=url, has_value=True)
+        _enable_wal(db)
+        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
+    else:
+        engine_kwargs["pool_pre_ping"] = True
+    hb: dict[str, object] = {}
+    if heartbeat:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        hb = {
+            "heartbeat_interval": HEARTBEAT_INTERVAL,
+            "grace_period": GRACE_PERIOD,
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=3),
+        }
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+    except ImportError as exc:
+        raise ConfigError(f"the database driver is missing ({exc}); for PostgreSQL: "
+                          "pip install 'hpsearch[postgres]'", path="storage", value=url,
+                          has_value=True) from None
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError
+        first = str(exc).splitlines()[0][:200]
+        raise ConfigError(f"cannot open the storage: {first}", path="storage", value=url,
+                          has_value=True) from None
+
+
+def _enable_wal(db: Path) -> None:
+    """WAL lets readers (a dashboard) and one writer work at the same time.
+
+    The mode is stored in the database file, so setting it once is enough.
+    """
+    con = sqlite3.connect(db, timeout=SQLITE_TIMEOUT)
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+    finally:
+        con.close()

@@ -1,0 +1,197 @@
+"""Train one Keras model from a parameter dict (the worker side; the engine decides
+which parameters to try).
+
+The engine passes ``on_epoch``, called after every epoch with the epoch number
+(1-based) and Keras' logs; it reports to Optuna and may raise ``TrialPruned``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hpsearch.exceptions import TrialFailed
+
+if TYPE_CHECKING:
+    import keras
+
+    from hpsearch.data import Dataset
+
+__all__ = ["TrainResult", "configure_tensorflow", "train"]
+
+EpochHook = Callable[[int, Mapping[str, float]], None]
+_CONFIGURED = False
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Quiet TensorFlow's logs and set its thread pools, once per process.
+
+    Must run before TensorFlow executes any op (TensorFlow refuses later).
+    """
+    global _CONFIGURED
+    if _CONFIGURED:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already started in this process
+            pass
+    _CONFIGURED = True
+
+
+@dataclass
+class TrainResult:
+    """What one training run produced."""
+
+    model: keras.Model
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    param_count: int
+    epochs_run: int
+    train_seconds: float
+    latency_ms: float | None = None
+
+
+def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+    """The Keras optimizer named by ``params['optimizer']`` with its learning rate."""
+    import keras
+
+    name = params["optimizer"]
+    lr = float(params["learning_rate"])
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr, momentum=float(params.get("momentum", 0.0)))
+    classes = {
+        "rmsprop": keras.optimizers.RMSprop,
+        "adam": keras.optimizers.Adam,
+        "adamax": keras.optimizers.Adamax,
+        "nadam": keras.optimizers.Nadam,
+    }
+    return classes[name](learning_rate=lr)
+
+
+def resolve_metric(name: str) -> Any:
+    """A Keras metric by identifier, or a ``module:function`` metric."""
+    if ":" in name:
+        from hpsearch.models._builders import load_callable
+
+        return load_callable(name, path="objective.metric")
+    import keras
+
+    return keras.metrics.get(name)
+
+
+class _EpochCallback:
+    """Adapts ``on_epoch`` to Keras (built lazily so this module imports without Keras)."""
+
+    @staticmethod
+    def make(hook: EpochHook) -> keras.callbacks.Callback:
+        import keras
+
+        class EpochCallback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+                hook(epoch + 1, dict(logs or {}))
+
+        return EpochCallback()
+
+
+def train(
+    params: Mapping[str, Any],
+    dataset: Dataset,
+    *,
+    family: str,
+    seed: int,
+    extra_metrics: Sequence[str] = (),
+    monitor: str = "val_accuracy",
+    monitor_mode: str = "max",
+    measure_latency: bool = False,
+    on_epoch: EpochHook | None = None,
+) -> TrainResult:
+    """Build, compile and fit one model on ``dataset``.
+
+    Raises:
+        TrialFailed: the model could not be built, ran out of memory, or its
+            loss became NaN.
+        optuna.TrialPruned: raised by ``on_epoch``.
+    """
+    configure_tensorflow()
+    import keras
+    import tensorflow as tf
+
+    from hpsearch.models import build_model
+
+    keras.utils.set_random_seed(seed)
+    try:
+        model = build_model(family, params, dataset.input_shape, dataset.num_classes)
+    except (ValueError, TypeError) as exc:
+        raise TrialFailed(f"model could not be built: {exc}") from exc
+    if not getattr(model, "compiled", False):
+        model.compile(
+            optimizer=make_optimizer(params),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
+        )
+    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    patience = int(params.get("patience", 0) or 0)
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=monitor_mode, patience=patience, restore_best_weights=True))
+    if on_epoch is not None:
+        callbacks.append(_EpochCallback.make(on_epoch))
+    start = time.perf_counter()
+    try:
+        fit = model.fit(
+            dataset.x_train, dataset.y_train,
+            validation_data=(dataset.x_val, dataset.y_val),
+            batch_size=int(params["batch_size"]),
+            epochs=int(params["epochs"]),
+            callbacks=callbacks,
+            verbose=0,
+        )
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        raise TrialFailed(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    epochs_run = len(history.get("loss", []))
+    for epoch, loss in enumerate(history.get("loss", []), start=1):
+        if not math.isfinite(loss):
+            raise TrialFailed(f"loss became {loss} at epoch {epoch}")
+    if patience and fit.model.stop_training:
+        # EarlyStopping restored the best weights: report that epoch's metrics
+        best = _best_index(history.get(monitor, []), monitor_mode)
+    else:
+        best = epochs_run - 1
+    metrics = {k: v[best] for k, v in history.items() if v}
+    result = TrainResult(model, history, metrics, int(model.count_params()), epochs_run, seconds)
+    if measure_latency:
+        result.latency_ms = measure_latency_ms(model, dataset.x_val)
+    return result
+
+
+def _best_index(values: Sequence[float], mode: str) -> int:
+    if not values:
+        return 0
+    pick = max if mode == "max" else min
+    return values.index(pick(values))
+
+
+def measure_latency_ms(model: keras.Model, x: Any, batch: int = 256, repeats: int = 5) -> float:
+    """Median inference time per sample (ms) over ``repeats`` batches of ``batch`` samples."""
+    sample = x[:batch]
+    model.predict_on_batch(sample)  # warm-up: traces the graph
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.predict_on_batch(sample)
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return 1000.0 * times[len(times) // 2] / len(sample)
