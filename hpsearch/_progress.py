@@ -21,7 +21,9 @@ def format_params(params: Mapping[str, Any], limit: int = 8) -> str:
         if isinstance(value, float):
             value = f"{value:.3g}"
         elif isinstance(value, list):
-            value = "[" + ",".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + "]"
+            value = (
+                "[" + ",".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) + "]"
+            )
         items.append(f"{key}={value}")
     if len(params) > limit:
         items.append("…")
@@ -37,8 +39,14 @@ class Progress:
         quiet: print nothing.
     """
 
-    def __init__(self, metric: str, n_trials: int | None, *, quiet: bool = False,
-                 console: Console | None = None) -> None:
+    def __init__(
+        self,
+        metric: str,
+        n_trials: int | None,
+        *,
+        quiet: bool = False,
+        console: Console | None = None,
+    ) -> None:
         self.metric = metric
         self.n_trials = n_trials
         self.quiet = quiet
@@ -51,8 +59,9 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if not self.quiet and self.console.is_terminal:
-            self._live = Live(self._status(), console=self.console, refresh_per_second=4,
-                              transient=True)
+            self._live = Live(
+                self._status(), console=self.console, refresh_per_second=4, transient=True
+            )
             self._live.__enter__()
         return self
 
@@ -113,8 +122,10 @@ class Progress:
             secs = attrs.get("train_seconds")
             timing = f" {secs:.1f}s" if isinstance(secs, float) else ""
             best_txt = "" if best is None else f" (best {best:.4f})"
-            self.console.print(f"trial {trial.number:>3} {state:<8} {outcome}{best_txt}{timing}  "
-                               f"{format_params(trial.params)}")
+            self.console.print(
+                f"trial {trial.number:>3} {state:<8} {outcome}{best_txt}{timing}  "
+                f"{format_params(trial.params)}"
+            )
         self._refresh()
 
     def message(self, text: str) -> None:

@@ -32,11 +32,20 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"debug": False}
 
 StudyArg = Annotated[str, typer.Argument(help="A study file (YAML), or a study name.")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", "-s", help="Override a field: key.path=value (value parsed as YAML). Repeatable.")]
-StorageOpt = Annotated[str | None, typer.Option(
-    "--storage", help="Storage URL (sqlite:///x.db, postgresql://..., journal:///x.log); "
-    "default: the study file's, else $HPSEARCH_STORAGE, else ./hpsearch.db.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", "-s", help="Override a field: key.path=value (value parsed as YAML). Repeatable."
+    ),
+]
+StorageOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Storage URL (sqlite:///x.db, postgresql://..., journal:///x.log); "
+        "default: the study file's, else $HPSEARCH_STORAGE, else ./hpsearch.db.",
+    ),
+]
 
 
 @contextmanager
@@ -68,8 +77,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
-    version: Annotated[bool | None, typer.Option("--version", callback=_version,
-                                                 is_eager=True, help="Show the version.")] = None,
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = None,
 ) -> None:
     _state["debug"] = debug
 
@@ -78,10 +89,14 @@ def _main(
 def run(
     study: Annotated[str, typer.Argument(help="The study file (YAML).")],
     set_: SetOpt = None,
-    n_trials: Annotated[int | None, typer.Option("--n-trials", "-n", min=1,
-                                                 help="Shortcut for --set search.n_trials=N.")] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", min=0.001,
-                                                  help="Shortcut for --set search.timeout=SECONDS.")] = None,
+    n_trials: Annotated[
+        int | None,
+        typer.Option("--n-trials", "-n", min=1, help="Shortcut for --set search.n_trials=N."),
+    ] = None,
+    timeout: Annotated[
+        float | None,
+        typer.Option("--timeout", min=0.001, help="Shortcut for --set search.timeout=SECONDS."),
+    ] = None,
     storage: StorageOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
@@ -91,15 +106,18 @@ def run(
         from hpsearch.engines import run_optuna
         from hpsearch.results import best_trials
 
-        study_file = load_study_file(study, set_ or [], n_trials=n_trials, timeout=timeout,
-                                     storage=storage)
+        study_file = load_study_file(
+            study, set_ or [], n_trials=n_trials, timeout=timeout, storage=storage
+        )
         result = run_optuna(study_file, quiet=quiet)
         if not quiet:
             best = best_trials(result)
             if best:
                 _print_best(result, best)
-            out.print(f"\nstorage: {study_file.storage}  study: {study_file.name}\n"
-                      f"browse:  optuna-dashboard {study_file.storage}")
+            out.print(
+                f"\nstorage: {study_file.storage}  study: {study_file.name}\n"
+                f"browse:  optuna-dashboard {study_file.storage}"
+            )
 
 
 @app.command()
@@ -118,12 +136,17 @@ def validate(
         out.print(f"{study}: valid")
         out.print(f"  study     {sf.name}  (storage {sf.storage})")
         data = cfg.data
-        out.print(f"  data      {data.name}" + (f" from {data.path}" if data.path else "")
-                  + (f", subset {data.subset}" if data.subset else "")
-                  + f", validation {data.validation}, scale {data.scale}")
+        out.print(
+            f"  data      {data.name}"
+            + (f" from {data.path}" if data.path else "")
+            + (f", subset {data.subset}" if data.subset else "")
+            + f", validation {data.validation}, scale {data.scale}"
+        )
         out.print(f"  model     {cfg.model.family}")
         out.print("  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives))
-        out.print(f"  search    sampler {sampler}, pruner {cfg.search.pruner}, seed {cfg.search.seed}")
+        out.print(
+            f"  search    sampler {sampler}, pruner {cfg.search.pruner}, seed {cfg.search.seed}"
+        )
         table = Table("parameter", "values", box=None, padding=(0, 2))
         for name, text in sf.space.describe():
             table.add_row(name, text)
@@ -152,10 +175,23 @@ def _print_best(study: Any, trials: list[Any]) -> None:
         values = ", ".join(f"{n}={v:.6g}" for n, v in zip(names, t.values, strict=False))
         out.print(f"  trial {t.number}: {values}")
         for key, value in t.params.items():
-            out.print(f"    {key:<20} {value}")
-        shown = {k: v for k, v in t.user_attrs.items()
-                 if k in ("val_accuracy", "val_loss", "accuracy", "loss", "params",
-                          "epochs_run", "train_seconds", "latency")}
+            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            out.print(f"    {key:<20} {text}")
+        shown = {
+            k: v
+            for k, v in t.user_attrs.items()
+            if k
+            in (
+                "val_accuracy",
+                "val_loss",
+                "accuracy",
+                "loss",
+                "params",
+                "epochs_run",
+                "train_seconds",
+                "latency",
+            )
+        }
         for key, value in shown.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
             out.print(f"    {key:<20} {text}")
@@ -174,11 +210,23 @@ def best(
         result = open_study(study, storage)
         trials = best_trials(result)
         if as_json:
-            out.print_json(json.dumps([{
-                "number": t.number, "values": t.values, "params": t.params,
-                "metrics": {k: v for k, v in t.user_attrs.items() if k != "history"
-                            and k != "traceback"},
-            } for t in trials]))
+            out.print_json(
+                json.dumps(
+                    [
+                        {
+                            "number": t.number,
+                            "values": t.values,
+                            "params": t.params,
+                            "metrics": {
+                                k: v
+                                for k, v in t.user_attrs.items()
+                                if k != "history" and k != "traceback"
+                            },
+                        }
+                        for t in trials
+                    ]
+                )
+            )
             return
         if not trials:
             raise HpsearchError(f"study {result.study_name!r} has no COMPLETE trial yet")
@@ -187,8 +235,9 @@ def best(
 
 @app.command()
 def status(
-    study: Annotated[str | None, typer.Argument(
-        help="A study file: list the studies in its storage.")] = None,
+    study: Annotated[
+        str | None, typer.Argument(help="A study file: list the studies in its storage.")
+    ] = None,
     storage: StorageOpt = None,
 ) -> None:
     """List the studies in a storage with their trial counts and best values."""
@@ -201,14 +250,30 @@ def status(
 
             url = load_study_file(study).storage
         rows = list_studies(url)
-        table = Table("study", "engine", "direction", "complete", "pruned", "failed",
-                      "running", "best", box=None, padding=(0, 2))
+        table = Table(
+            "study",
+            "engine",
+            "direction",
+            "complete",
+            "pruned",
+            "failed",
+            "running",
+            "best",
+            box=None,
+            padding=(0, 2),
+        )
         for row in rows:
             best_txt = "—" if row.best is None else ", ".join(f"{v:.4f}" for v in row.best)
-            table.add_row(row.name, row.engine, ",".join(row.directions),
-                          str(row.counts.get("COMPLETE", 0)), str(row.counts.get("PRUNED", 0)),
-                          str(row.counts.get("FAIL", 0)), str(row.counts.get("RUNNING", 0)),
-                          best_txt)
+            table.add_row(
+                row.name,
+                row.engine,
+                ",".join(row.directions),
+                str(row.counts.get("COMPLETE", 0)),
+                str(row.counts.get("PRUNED", 0)),
+                str(row.counts.get("FAIL", 0)),
+                str(row.counts.get("RUNNING", 0)),
+                best_txt,
+            )
         if rows:
             out.print(table)
         else:

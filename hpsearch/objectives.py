@@ -53,8 +53,12 @@ def resolve_objectives(configs: list[ObjectiveConfig]) -> list[Objective]:
         if not metric:
             raise ConfigError("a metric name is required", path=f"{path}.metric")
         if metric in seen:
-            raise ConfigError("the same metric is listed twice", path=f"{path}.metric",
-                              value=metric, has_value=True)
+            raise ConfigError(
+                "the same metric is listed twice",
+                path=f"{path}.metric",
+                value=metric,
+                has_value=True,
+            )
         seen.add(metric)
         direction = cfg.direction
         if direction is None:
@@ -65,6 +69,8 @@ def resolve_objectives(configs: list[ObjectiveConfig]) -> list[Objective]:
         raise ConfigError(
             "a single objective must be a training metric (val_accuracy, val_loss, ...); "
             "params and latency are secondary objectives",
-            path="objective.metric", value=out[0].metric, has_value=True,
+            path="objective.metric",
+            value=out[0].metric,
+            has_value=True,
         )
     return out

@@ -79,8 +79,15 @@ def list_studies(storage: str | None = None) -> list[StudyRow]:
         if len(study.directions) == 1 and counts.get("COMPLETE"):
             best = [study.best_value]
         meta: dict[str, Any] = study.user_attrs.get("hpsearch", {})
-        rows.append(StudyRow(name, meta.get("engine", "optuna"),
-                             [d.name.lower() for d in study.directions], counts, best))
+        rows.append(
+            StudyRow(
+                name,
+                meta.get("engine", "optuna"),
+                [d.name.lower() for d in study.directions],
+                counts,
+                best,
+            )
+        )
     return rows
 
 

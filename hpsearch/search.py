@@ -24,20 +24,28 @@ PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband", "t
 def resolve_sampler_name(search: SearchConfig, n_objectives: int) -> str:
     """``auto`` is TPE for one objective, NSGA-II for several."""
     if search.sampler not in SAMPLERS:
-        raise ConfigError("allowed: " + ", ".join(SAMPLERS), path="search.sampler",
-                          value=search.sampler, has_value=True)
+        raise ConfigError(
+            "allowed: " + ", ".join(SAMPLERS),
+            path="search.sampler",
+            value=search.sampler,
+            has_value=True,
+        )
     if search.sampler == "auto":
         return "tpe" if n_objectives == 1 else "nsga2"
     if n_objectives > 1 and search.sampler in SINGLE_OBJECTIVE_ONLY:
         raise ConfigError(
             f"{search.sampler} handles one objective only; for several use: tpe, random, "
             "grid, qmc, nsga2, nsga3, gp",
-            path="search.sampler", value=search.sampler, has_value=True,
+            path="search.sampler",
+            value=search.sampler,
+            has_value=True,
         )
     return search.sampler
 
 
-def make_sampler(search: SearchConfig, space: SearchSpace, n_objectives: int) -> optuna.samplers.BaseSampler:
+def make_sampler(
+    search: SearchConfig, space: SearchSpace, n_objectives: int
+) -> optuna.samplers.BaseSampler:
     """Build the Optuna sampler a study file asks for."""
     import optuna
 
@@ -54,44 +62,67 @@ def make_sampler(search: SearchConfig, space: SearchSpace, n_objectives: int) ->
         "gp": optuna.samplers.GPSampler,
     }
     if name == "grid":
-        return _build("search.sampler_options", optuna.samplers.GridSampler,
-                      {"search_space": space.grid(), "seed": seed, **opts})
+        return _build(
+            "search.sampler_options",
+            optuna.samplers.GridSampler,
+            {"search_space": space.grid(), "seed": seed, **opts},
+        )
     if name == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        raise ConfigError("the cmaes sampler needs the 'cmaes' package: pip install cmaes",
-                          path="search.sampler", value=name, has_value=True)
+        raise ConfigError(
+            "the cmaes sampler needs the 'cmaes' package: pip install cmaes",
+            path="search.sampler",
+            value=name,
+            has_value=True,
+        )
     if name == "gp" and importlib.util.find_spec("torch") is None:
-        raise ConfigError("the gp sampler needs PyTorch: pip install 'hpsearch[gp]'",
-                          path="search.sampler", value=name, has_value=True)
+        raise ConfigError(
+            "the gp sampler needs PyTorch: pip install 'hpsearch[gp]'",
+            path="search.sampler",
+            value=name,
+            has_value=True,
+        )
     return _build("search.sampler_options", factories[name], {"seed": seed, **opts})
 
 
-def make_pruner(search: SearchConfig, max_epochs: int, n_objectives: int) -> optuna.pruners.BasePruner:
+def make_pruner(
+    search: SearchConfig, max_epochs: int, n_objectives: int
+) -> optuna.pruners.BasePruner:
     """Build the Optuna pruner; epochs are its steps (the first epoch is step 1)."""
     import optuna
 
     name = search.pruner
     if name not in PRUNERS:
-        raise ConfigError("allowed: " + ", ".join(PRUNERS), path="search.pruner", value=name,
-                          has_value=True)
+        raise ConfigError(
+            "allowed: " + ", ".join(PRUNERS), path="search.pruner", value=name, has_value=True
+        )
     if name != "none" and n_objectives > 1:
-        raise ConfigError("pruning needs a single objective; use pruner: none",
-                          path="search.pruner", value=name, has_value=True)
+        raise ConfigError(
+            "pruning needs a single objective; use pruner: none",
+            path="search.pruner",
+            value=name,
+            has_value=True,
+        )
     opts: dict[str, Any] = dict(search.pruner_options)
     pruners: dict[str, tuple[Callable[..., optuna.pruners.BasePruner], dict[str, Any]]] = {
         "none": (optuna.pruners.NopPruner, {}),
         "median": (optuna.pruners.MedianPruner, {"n_startup_trials": 3, "n_warmup_steps": 2}),
-        "percentile": (optuna.pruners.PercentilePruner,
-                       {"percentile": 25.0, "n_startup_trials": 3, "n_warmup_steps": 2}),
+        "percentile": (
+            optuna.pruners.PercentilePruner,
+            {"percentile": 25.0, "n_startup_trials": 3, "n_warmup_steps": 2},
+        ),
         "successive_halving": (optuna.pruners.SuccessiveHalvingPruner, {"min_resource": 1}),
-        "hyperband": (optuna.pruners.HyperbandPruner,
-                      {"min_resource": 1, "max_resource": max(max_epochs, 1),
-                       "reduction_factor": 3}),
+        "hyperband": (
+            optuna.pruners.HyperbandPruner,
+            {"min_resource": 1, "max_resource": max(max_epochs, 1), "reduction_factor": 3},
+        ),
         "threshold": (optuna.pruners.ThresholdPruner, {}),
     }
     factory, defaults = pruners[name]
     if name == "threshold" and "lower" not in opts and "upper" not in opts:
-        raise ConfigError("the threshold pruner needs lower and/or upper in search.pruner_options",
-                          path="search.pruner_options")
+        raise ConfigError(
+            "the threshold pruner needs lower and/or upper in search.pruner_options",
+            path="search.pruner_options",
+        )
     return _build("search.pruner_options", factory, {**defaults, **opts})
 
 
@@ -99,6 +130,9 @@ def _build(path: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> An
     try:
         return factory(**kwargs)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{factory.__name__} rejected these options: {exc}", path=path,
-                          value={k: v for k, v in kwargs.items() if k != "search_space"},
-                          has_value=True) from exc
+        raise ConfigError(
+            f"{factory.__name__} rejected these options: {exc}",
+            path=path,
+            value={k: v for k, v in kwargs.items() if k != "search_space"},
+            has_value=True,
+        ) from exc

@@ -105,25 +105,36 @@ class SearchSpace:
             self._check_range(path, spec, pdef)
         elif isinstance(spec, ChoiceParam):
             if len(set(map(repr, spec.choices))) != len(spec.choices):
-                raise ConfigError("choices must be distinct", path=f"{path}.choices",
-                                  value=spec.choices, has_value=True)
+                raise ConfigError(
+                    "choices must be distinct",
+                    path=f"{path}.choices",
+                    value=spec.choices,
+                    has_value=True,
+                )
             for i, choice in enumerate(spec.choices):
                 if pdef is not None and not pdef.check(choice):
-                    raise ConfigError(f"allowed: {pdef.allowed()}", path=f"{path}.choices[{i}]",
-                                      value=choice, has_value=True)
+                    raise ConfigError(
+                        f"allowed: {pdef.allowed()}",
+                        path=f"{path}.choices[{i}]",
+                        value=choice,
+                        has_value=True,
+                    )
         else:
             values = spec.value if isinstance(spec.value, list) else [spec.value]
             for value in values:
                 if pdef is not None and not pdef.check(value):
-                    raise ConfigError(f"allowed: {pdef.allowed()}", path=path, value=value,
-                                      has_value=True)
+                    raise ConfigError(
+                        f"allowed: {pdef.allowed()}", path=path, value=value, has_value=True
+                    )
             if isinstance(spec.value, list):
                 low, high = self._depth_range()
                 n = len(spec.value)
                 if n < high or (low == high and n != low):
                     raise ConfigError(
                         f"a per-layer list needs one value per layer ({high} here)",
-                        path=path, value=spec.value, has_value=True,
+                        path=path,
+                        value=spec.value,
+                        has_value=True,
                     )
 
     def _check_range(self, path: str, spec: RangeParam, pdef: ParamDef | None) -> None:
@@ -134,27 +145,40 @@ class SearchSpace:
                 path=path,
             )
         if pdef is not None and pdef.kind == "int" and not spec.is_int:
-            raise ConfigError("this parameter is an integer: low, high and step must be integers",
-                              path=path, value={"low": spec.low, "high": spec.high},
-                              has_value=True)
+            raise ConfigError(
+                "this parameter is an integer: low, high and step must be integers",
+                path=path,
+                value={"low": spec.low, "high": spec.high},
+                has_value=True,
+            )
         if spec.low > spec.high:
-            raise ConfigError("empty range: low must be <= high", path=path,
-                              value={"low": spec.low, "high": spec.high}, has_value=True)
+            raise ConfigError(
+                "empty range: low must be <= high",
+                path=path,
+                value={"low": spec.low, "high": spec.high},
+                has_value=True,
+            )
         if spec.log and spec.low <= 0:
-            raise ConfigError("a log range needs low > 0", path=f"{path}.low", value=spec.low,
-                              has_value=True)
+            raise ConfigError(
+                "a log range needs low > 0", path=f"{path}.low", value=spec.low, has_value=True
+            )
         if spec.log and spec.step is not None:
             raise ConfigError("step and log cannot be combined", path=path)
         if spec.step is not None and spec.step <= 0:
-            raise ConfigError("step must be > 0", path=f"{path}.step", value=spec.step,
-                              has_value=True)
+            raise ConfigError(
+                "step must be > 0", path=f"{path}.step", value=spec.step, has_value=True
+            )
         if pdef is not None:
             for key in ("low", "high"):
                 bound = getattr(spec, key)
                 probe = int(bound) if pdef.kind == "int" else float(bound)
                 if not pdef.check(probe):
-                    raise ConfigError(f"allowed: {pdef.allowed()}", path=f"{path}.{key}",
-                                      value=bound, has_value=True)
+                    raise ConfigError(
+                        f"allowed: {pdef.allowed()}",
+                        path=f"{path}.{key}",
+                        value=bound,
+                        has_value=True,
+                    )
 
     def _check_conditionals(self) -> None:
         momentum = self.dims.get("momentum")
@@ -163,8 +187,10 @@ class SearchSpace:
             return
         spec = optimizer.spec
         if isinstance(spec, FixedParam) and spec.value != "sgd":
-            raise ConfigError("momentum is used only with optimizer sgd; fix it or search sgd",
-                              path="space.momentum")
+            raise ConfigError(
+                "momentum is used only with optimizer sgd; fix it or search sgd",
+                path="space.momentum",
+            )
 
     # ------------------------------------------------------------ inspection
     @property
@@ -183,7 +209,7 @@ class SearchSpace:
         if isinstance(spec, FixedParam):
             return max(spec.value) if isinstance(spec.value, list) else spec.value
         if isinstance(spec, ChoiceParam):
-            return max(spec.choices)  # type: ignore[type-var]
+            return max(spec.choices)
         return spec.high
 
     def _uses(self, name: str, params: Mapping[str, Any]) -> bool:
@@ -244,17 +270,27 @@ class SearchSpace:
         for name, value in values.items():
             dim = self.dims.get(name)
             if dim is None:
-                raise ConfigError("not a parameter of the space; allowed: " + ", ".join(self.dims),
-                                  path=f"{path}.{name}")
+                raise ConfigError(
+                    "not a parameter of the space; allowed: " + ", ".join(self.dims),
+                    path=f"{path}.{name}",
+                )
             if not dim.searched:
                 if value != dim.spec.value:  # type: ignore[union-attr]
-                    raise ConfigError(f"this parameter is fixed to {dim.spec.value!r}",  # type: ignore[union-attr]
-                                      path=f"{path}.{name}", value=value, has_value=True)
+                    raise ConfigError(
+                        f"this parameter is fixed to {dim.spec.value!r}",  # type: ignore[union-attr]
+                        path=f"{path}.{name}",
+                        value=value,
+                        has_value=True,
+                    )
                 continue
             if dim.per_layer:
                 if not isinstance(value, list):
-                    raise ConfigError("a per-layer parameter needs a list, one value per layer",
-                                      path=f"{path}.{name}", value=value, has_value=True)
+                    raise ConfigError(
+                        "a per-layer parameter needs a list, one value per layer",
+                        path=f"{path}.{name}",
+                        value=value,
+                        has_value=True,
+                    )
                 for i, item in enumerate(value, start=1):
                     _check_in(dim.spec, item, f"{path}.{name}[{i - 1}]")  # type: ignore[arg-type]
                     out[f"{name}_{i}"] = item
@@ -327,10 +363,16 @@ def _suggest_one(trial: optuna.trial.BaseTrial, name: str, spec: RangeParam | Ch
     if isinstance(spec, ChoiceParam):
         return trial.suggest_categorical(name, spec.choices)
     if spec.is_int:
-        return trial.suggest_int(name, int(spec.low), int(spec.high),
-                                 step=int(spec.step or 1), log=spec.log)
-    return trial.suggest_float(name, float(spec.low), float(spec.high),
-                               step=None if spec.step is None else float(spec.step), log=spec.log)
+        return trial.suggest_int(
+            name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log
+        )
+    return trial.suggest_float(
+        name,
+        float(spec.low),
+        float(spec.high),
+        step=None if spec.step is None else float(spec.step),
+        log=spec.log,
+    )
 
 
 def _trim_layers(params: dict[str, Any], depth_param: str | None) -> dict[str, Any]:
@@ -344,15 +386,23 @@ def _trim_layers(params: dict[str, Any], depth_param: str | None) -> dict[str, A
 def _check_in(spec: RangeParam | ChoiceParam, value: Any, path: str) -> None:
     if isinstance(spec, ChoiceParam):
         if value not in spec.choices:
-            raise ConfigError("allowed: " + ", ".join(map(str, spec.choices)), path=path,
-                              value=value, has_value=True)
+            raise ConfigError(
+                "allowed: " + ", ".join(map(str, spec.choices)),
+                path=path,
+                value=value,
+                has_value=True,
+            )
         return
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if ok and spec.is_int:
         ok = isinstance(value, int)
     if not ok or not spec.low <= value <= spec.high:
-        raise ConfigError(f"allowed: a value in [{spec.low:g}, {spec.high:g}]", path=path,
-                          value=value, has_value=True)
+        raise ConfigError(
+            f"allowed: a value in [{spec.low:g}, {spec.high:g}]",
+            path=path,
+            value=value,
+            has_value=True,
+        )
 
 
 def _grid_values(name: str, spec: RangeParam | ChoiceParam) -> list[Any]:

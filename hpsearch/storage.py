@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,21 +32,22 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL, else None."""
     if not url.startswith("sqlite:///"):
         return None
-    rest = url[len("sqlite:///"):]
+    rest = url[len("sqlite:///") :]
     return None if rest in ("", ":memory:") else Path(rest.split("?", 1)[0])
 
 
 def journal_path(url: str) -> Path | None:
     """The file of a journal storage URL (``journal:///x.log`` or ``x.log``), else None."""
     if url.startswith("journal:///"):
-        return Path(url[len("journal:///"):])
+        return Path(url[len("journal:///") :])
     if "://" not in url and url.endswith((".log", ".jsonl")):
         return Path(url)
     return None
 
 
-def open_storage(url: str, *, create: bool = True, heartbeat: bool = True
-                 ) -> optuna.storages.BaseStorage:
+def open_storage(
+    url: str, *, create: bool = True, heartbeat: bool = True
+) -> optuna.storages.BaseStorage:
     """Open (and with ``create``, initialise) the storage at ``url``.
 
     Raises:
@@ -57,8 +59,9 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True
     journal = journal_path(url)
     if journal is not None:
         if not create and not journal.exists():
-            raise ConfigError(f"no journal file at {journal}", path="storage", value=url,
-                              has_value=True)
+            raise ConfigError(
+                f"no journal file at {journal}", path="storage", value=url, has_value=True
+            )
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
@@ -67,18 +70,22 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True
 
         return optuna.storages.JournalStorage(JournalRedisBackend(url))
     if "://" not in url:
-        raise ConfigError("not a storage URL; use sqlite:///file.db, postgresql://host/db or "
-                          "journal:///file.log", path="storage", value=url, has_value=True)
+        raise ConfigError(
+            "not a storage URL; use sqlite:///file.db, postgresql://host/db or journal:///file.log",
+            path="storage",
+            value=url,
+            has_value=True,
+        )
     engine_kwargs: dict[str, object] = {}
     db = sqlite_path(url)
     if db is not None:
         if not db.exists():
             if not create:
-                raise ConfigError(f"no database at {db}", path="storage", value=url,
-                                  has_value=True)
+                raise ConfigError(f"no database at {db}", path="storage", value=url, has_value=True)
             if not db.parent.is_dir():
-                raise ConfigError(f"folder {db.parent} does not exist", path="storage",
-                                  value=url, has_value=True)
+                raise ConfigError(
+                    f"folder {db.parent} does not exist", path="storage", value=url, has_value=True
+                )
         _enable_wal(db)
         engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
     else:
@@ -87,21 +94,32 @@ def open_storage(url: str, *, create: bool = True, heartbeat: bool = True
     if heartbeat:
         from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
         hb = {
             "heartbeat_interval": HEARTBEAT_INTERVAL,
             "grace_period": GRACE_PERIOD,
-            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=3),
+            "heartbeat_stale_trial_callback": retry,
         }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+        with warnings.catch_warnings():
+            # heartbeats are marked experimental in Optuna 5.0; they are what we want
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
     except ImportError as exc:
-        raise ConfigError(f"the database driver is missing ({exc}); for PostgreSQL: "
-                          "pip install 'hpsearch[postgres]'", path="storage", value=url,
-                          has_value=True) from None
+        raise ConfigError(
+            f"the database driver is missing ({exc}); for PostgreSQL: "
+            "pip install 'hpsearch[postgres]'",
+            path="storage",
+            value=url,
+            has_value=True,
+        ) from None
     except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError
         first = str(exc).splitlines()[0][:200]
-        raise ConfigError(f"cannot open the storage: {first}", path="storage", value=url,
-                          has_value=True) from None
+        raise ConfigError(
+            f"cannot open the storage: {first}", path="storage", value=url, has_value=True
+        ) from None
 
 
 def _enable_wal(db: Path) -> None:

@@ -7,10 +7,11 @@ The engine passes ``on_epoch``, called after every epoch with the epoch number
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,11 @@ def configure_tensorflow(threads: int | None = None) -> None:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
+    with _quiet_stderr():
+        # TensorFlow 2.21 prints absl and oneDNN notices to fd 2 while importing,
+        # whatever TF_CPP_MIN_LOG_LEVEL says; they would drown the progress lines
+        import keras  # noqa: F401
+        import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
     if threads:
@@ -47,6 +52,24 @@ def configure_tensorflow(threads: int | None = None) -> None:
         except RuntimeError:  # TensorFlow already started in this process
             pass
     _CONFIGURED = True
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence C-level writes to stderr (file descriptor 2) for the duration."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 @dataclass
@@ -143,14 +166,18 @@ def train(
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     patience = int(params.get("patience", 0) or 0)
     if patience:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor=monitor, mode=monitor_mode, patience=patience, restore_best_weights=True))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=monitor, mode=monitor_mode, patience=patience, restore_best_weights=True
+            )
+        )
     if on_epoch is not None:
         callbacks.append(_EpochCallback.make(on_epoch))
     start = time.perf_counter()
     try:
         fit = model.fit(
-            dataset.x_train, dataset.y_train,
+            dataset.x_train,
+            dataset.y_train,
             validation_data=(dataset.x_val, dataset.y_val),
             batch_size=int(params["batch_size"]),
             epochs=int(params["epochs"]),

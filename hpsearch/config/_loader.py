@@ -126,8 +126,12 @@ def load_study_file(
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError("a study file must be a mapping of keys (data, model, space, ...)",
-                          source=label, value=type(raw).__name__, has_value=True)
+        raise ConfigError(
+            "a study file must be a mapping of keys (data, model, space, ...)",
+            source=label,
+            value=type(raw).__name__,
+            has_value=True,
+        )
     extra = list(overrides)
     if n_trials is not None:
         extra.append(f"search.n_trials={n_trials}")
@@ -151,8 +155,12 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[st
         key, sep, text = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError("an override must look like key.path=value", path="--set",
-                              value=item, has_value=True)
+            raise ConfigError(
+                "an override must look like key.path=value",
+                path="--set",
+                value=item,
+                has_value=True,
+            )
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
@@ -221,8 +229,9 @@ def _check_semantics(study: StudyFile) -> None:
     make_sampler(cfg.search, study.space, len(study.objectives))
     make_pruner(cfg.search, study.max_epochs, len(study.objectives))
     if study.n_trials is None and cfg.search.timeout is None:
-        raise ConfigError("give a budget: search.n_trials and/or search.timeout (seconds)",
-                          path="search.n_trials")
+        raise ConfigError(
+            "give a budget: search.n_trials and/or search.timeout (seconds)", path="search.n_trials"
+        )
     for i, values in enumerate(cfg.search.enqueue):
         study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
     for obj in study.objectives:
@@ -247,14 +256,19 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
     except (ImportError, ValueError):
         spec = None
     if spec is None:
-        raise ConfigError(f"module {module_name!r} not found (searched the study's folder, the "
-                          "working directory and sys.path)", path=path, value=target,
-                          has_value=True)
+        raise ConfigError(
+            f"module {module_name!r} not found (searched the study's folder, the "
+            "working directory and sys.path)",
+            path=path,
+            value=target,
+            has_value=True,
+        )
     origin = spec.origin
     if origin and origin.endswith(".py"):
         tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
         names = {
-            getattr(node, "name", None) for node in tree.body
+            getattr(node, "name", None)
+            for node in tree.body
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
         }
         for node in tree.body:
@@ -263,8 +277,12 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
             elif isinstance(node, ast.ImportFrom | ast.Import):
                 names.update((a.asname or a.name).split(".")[0] for a in node.names)
         if func not in names:
-            raise ConfigError(f"module {module_name!r} has no function {func!r}", path=path,
-                              value=target, has_value=True)
+            raise ConfigError(
+                f"module {module_name!r} has no function {func!r}",
+                path=path,
+                value=target,
+                has_value=True,
+            )
 
 
 def add_search_paths(base_dir: Path) -> None:
@@ -277,8 +295,11 @@ def add_search_paths(base_dir: Path) -> None:
 def _from_pydantic(exc: ValidationError) -> ConfigError:
     errors = exc.errors()
     first = errors[0]
-    loc = [p for i, p in enumerate(first["loc"]) if not (i == 2 and p in _TAGS and
-                                                        first["loc"][0] == "space")]
+    loc = [
+        p
+        for i, p in enumerate(first["loc"])
+        if not (i == 2 and p in _TAGS and first["loc"][0] == "space")
+    ]
     loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
     path = ""
     for part in loc:
@@ -290,11 +311,12 @@ def _from_pydantic(exc: ValidationError) -> ConfigError:
         return ConfigError(f"unknown key; allowed: {', '.join(allowed)}{more}", path=path)
     msg = first["msg"]
     if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+        msg = msg[len("Value error, ") :]
     value = first.get("input")
     has_value = kind != "missing" and not isinstance(value, dict)
-    return ConfigError(msg[0].lower() + msg[1:] + more, path=path or None, value=value,
-                       has_value=has_value)
+    return ConfigError(
+        msg[0].lower() + msg[1:] + more, path=path or None, value=value, has_value=has_value
+    )
 
 
 def _allowed_keys(loc: Sequence[Any]) -> list[str]:

@@ -61,6 +61,10 @@ class FixedParam(_Strict):
 
 
 def _param_kind(value: Any) -> str:
+    if isinstance(value, RangeParam):
+        return "range"
+    if isinstance(value, ChoiceParam):
+        return "choice"
     if isinstance(value, dict):
         if "choices" in value:
             return "choice"

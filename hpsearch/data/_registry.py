@@ -86,8 +86,9 @@ def _digits(cfg: DataConfig, base: Path) -> RawData:
 
     bunch = load_digits()
     x = bunch.images.astype("float32")[..., None]  # (1797, 8, 8, 1), 17 grey levels 0..16
-    return RawData(x, bunch.target.astype("int64"), class_names=[str(c) for c in range(10)],
-                   max_value=16.0)
+    return RawData(
+        x, bunch.target.astype("int64"), class_names=[str(c) for c in range(10)], max_value=16.0
+    )
 
 
 def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callable[..., RawData]:
@@ -104,7 +105,9 @@ def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callabl
             raise ConfigError(
                 f"could not load {module} through keras.datasets ({type(exc).__name__}: {exc}); "
                 "when offline, set data.path to a local .npz with x_train, y_train, x_test, y_test",
-                path="data.name", value=module, has_value=True,
+                path="data.name",
+                value=module,
+                has_value=True,
             ) from None
         return RawData(xtr, ytr, xte, yte, classes, max_value)
 
@@ -123,15 +126,19 @@ def _npz(cfg: DataConfig, base: Path) -> RawData:
         with np.load(path, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read as .npz: {exc}", path="data.path", value=cfg.path,
-                          has_value=True) from None
+        raise ConfigError(
+            f"cannot read as .npz: {exc}", path="data.path", value=cfg.path, has_value=True
+        ) from None
     missing = [k for k in ("x_train", "y_train") if k not in arrays]
     if missing:
-        raise ConfigError(f"the .npz lacks {', '.join(missing)}; it needs x_train, y_train and "
-                          f"optionally x_test, y_test (has: {', '.join(arrays)})",
-                          path="data.path", value=cfg.path, has_value=True)
-    return RawData(arrays["x_train"], arrays["y_train"], arrays.get("x_test"),
-                   arrays.get("y_test"))
+        raise ConfigError(
+            f"the .npz lacks {', '.join(missing)}; it needs x_train, y_train and "
+            f"optionally x_test, y_test (has: {', '.join(arrays)})",
+            path="data.path",
+            value=cfg.path,
+            has_value=True,
+        )
+    return RawData(arrays["x_train"], arrays["y_train"], arrays.get("x_test"), arrays.get("y_test"))
 
 
 def _csv(cfg: DataConfig, base: Path) -> RawData:
@@ -140,9 +147,12 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
         reader = csv.reader(fh)
         header = next(reader, None)
         if not header or cfg.label_column not in header:
-            raise ConfigError(f"label column not in the CSV header (columns: "
-                              f"{', '.join((header or [])[:10])})", path="data.label_column",
-                              value=cfg.label_column, has_value=True)
+            raise ConfigError(
+                f"label column not in the CSV header (columns: {', '.join((header or [])[:10])})",
+                path="data.label_column",
+                value=cfg.label_column,
+                has_value=True,
+            )
         col = header.index(cfg.label_column)
         labels, rows = [], []
         for line_no, row in enumerate(reader, start=2):
@@ -152,8 +162,12 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
             try:
                 rows.append([float(v) for i, v in enumerate(row) if i != col])
             except ValueError:
-                raise ConfigError(f"non-numeric feature on line {line_no}", path="data.path",
-                                  value=cfg.path, has_value=True) from None
+                raise ConfigError(
+                    f"non-numeric feature on line {line_no}",
+                    path="data.path",
+                    value=cfg.path,
+                    has_value=True,
+                ) from None
     x = np.asarray(rows, dtype="float32")
     return RawData(x, np.asarray(labels))
 
@@ -161,12 +175,42 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
 DATASETS: dict[str, DataSource] = {
     "digits": DataSource(_digits),
     "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
-    "fashion_mnist": DataSource(_keras_dataset("fashion_mnist", 255.0, [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-        "Bag", "Ankle boot"])),
-    "cifar10": DataSource(_keras_dataset("cifar10", 255.0, [
-        "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
-        "truck"])),
+    "fashion_mnist": DataSource(
+        _keras_dataset(
+            "fashion_mnist",
+            255.0,
+            [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        )
+    ),
+    "cifar10": DataSource(
+        _keras_dataset(
+            "cifar10",
+            255.0,
+            [
+                "airplane",
+                "automobile",
+                "bird",
+                "cat",
+                "deer",
+                "dog",
+                "frog",
+                "horse",
+                "ship",
+                "truck",
+            ],
+        )
+    ),
     "npz": DataSource(_npz, needs_path=True, images=False),
     "csv": DataSource(_csv, needs_path=True, images=False),
 }
@@ -176,21 +220,29 @@ def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> Non
     """Check the ``data`` section without loading anything."""
     source = DATASETS.get(cfg.name)
     if source is None:
-        raise ConfigError("allowed: " + ", ".join(DATASETS), path="data.name", value=cfg.name,
-                          has_value=True)
+        raise ConfigError(
+            "allowed: " + ", ".join(DATASETS), path="data.name", value=cfg.name, has_value=True
+        )
     if source.needs_path and not cfg.path:
         raise ConfigError(f"data set {cfg.name!r} needs data.path", path="data.path")
     if cfg.path:
         path = _resolve(cfg, base)
         if not path.is_file():
-            raise ConfigError(f"file not found ({path})", path="data.path", value=cfg.path,
-                              has_value=True)
+            raise ConfigError(
+                f"file not found ({path})", path="data.path", value=cfg.path, has_value=True
+            )
     if cfg.name == "csv" and needs_images and not cfg.image_shape:
-        raise ConfigError("a CNN needs images: set data.image_shape (e.g. [28, 28, 1]) for CSV "
-                          "rows", path="data.image_shape")
+        raise ConfigError(
+            "a CNN needs images: set data.image_shape (e.g. [28, 28, 1]) for CSV rows",
+            path="data.image_shape",
+        )
     if cfg.image_shape is not None and (not cfg.image_shape or min(cfg.image_shape) < 1):
-        raise ConfigError("a list of positive sizes, e.g. [28, 28, 1]", path="data.image_shape",
-                          value=cfg.image_shape, has_value=True)
+        raise ConfigError(
+            "a list of positive sizes, e.g. [28, 28, 1]",
+            path="data.image_shape",
+            value=cfg.image_shape,
+            has_value=True,
+        )
 
 
 _CACHE: dict[str, Dataset] = {}
@@ -211,15 +263,20 @@ def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
     return _CACHE[key]
 
 
-def _split(x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
     n = len(x)
     count = size if isinstance(size, int) else int(round(size * n))
     if not 0 < count < n:
-        raise ConfigError(f"leaves an empty split: {n} samples available",
-                          path=f"data.{what}", value=size, has_value=True)
+        raise ConfigError(
+            f"leaves an empty split: {n} samples available",
+            path=f"data.{what}",
+            value=size,
+            has_value=True,
+        )
     _, counts = np.unique(y, return_counts=True)
     stratify = y if counts.min() >= 2 and min(count, n - count) >= len(counts) else None
     xa, xb, ya, yb = train_test_split(x, y, test_size=count, random_state=seed, stratify=stratify)
@@ -230,8 +287,12 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
     raw = DATASETS[cfg.name].load(cfg, base)
     x, y = np.asarray(raw.x_train), np.asarray(raw.y_train).reshape(-1)
     if len(x) != len(y):
-        raise ConfigError(f"x_train has {len(x)} rows but y_train has {len(y)}",
-                          path="data.path", value=cfg.path, has_value=True)
+        raise ConfigError(
+            f"x_train has {len(x)} rows but y_train has {len(y)}",
+            path="data.path",
+            value=cfg.path,
+            has_value=True,
+        )
     classes = np.unique(y if raw.y_test is None else np.concatenate([y, raw.y_test.reshape(-1)]))
     if raw.x_test is None or raw.y_test is None:
         x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test")
@@ -243,8 +304,9 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
 
     # labels -> 0..K-1 (class names keep the original values)
     index = {v: i for i, v in enumerate(classes.tolist())}
-    y, y_val, y_test = (np.array([index[v] for v in a.tolist()], dtype="int64")
-                        for a in (y, y_val, y_test))
+    y, y_val, y_test = (
+        np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)
+    )
     class_names = raw.class_names or [str(c) for c in classes.tolist()]
 
     shape = tuple(cfg.image_shape) if cfg.image_shape else None
@@ -254,8 +316,19 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
     digest = hashlib.sha256()
     for a in (x, y, x_val, y_val):
         digest.update(np.ascontiguousarray(a).tobytes())
-    return Dataset(cfg.name, x, y, x_val, y_val, x_test, y_test, len(classes), class_names,
-                   scaling, digest.hexdigest()[:16])
+    return Dataset(
+        cfg.name,
+        x,
+        y,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        len(classes),
+        class_names,
+        scaling,
+        digest.hexdigest()[:16],
+    )
 
 
 def _shape(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
@@ -263,8 +336,12 @@ def _shape(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
         try:
             return x.reshape((len(x), *shape))
         except ValueError:
-            raise ConfigError(f"rows of {int(np.prod(x.shape[1:]))} values cannot take this shape",
-                              path="data.image_shape", value=list(shape), has_value=True) from None
+            raise ConfigError(
+                f"rows of {int(np.prod(x.shape[1:]))} values cannot take this shape",
+                path="data.image_shape",
+                value=list(shape),
+                has_value=True,
+            ) from None
     if x.ndim == 3:  # grey images: add the channel axis Conv2D expects
         return x[..., None]
     return x

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 import traceback
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hpsearch import __version__
@@ -55,15 +56,24 @@ def best_value(study: optuna.Study) -> float | None:
     from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
-    values = [t.values[0] for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if t.values]
+    values = [
+        t.values[0]
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if t.values
+    ]
     if not values:
         return None
     return max(values) if study.directions[0] == StudyDirection.MAXIMIZE else min(values)
 
 
-def create_or_load(study_file: StudyFile, storage: Any, sampler: Any, pruner: Any,
-                   dataset_summary: dict[str, Any], engine: str = ENGINE) -> optuna.Study:
+def create_or_load(
+    study_file: StudyFile,
+    storage: Any,
+    sampler: Any,
+    pruner: Any,
+    dataset_summary: dict[str, Any],
+    engine: str = ENGINE,
+) -> optuna.Study:
     """Create the study (or load it to resume) and record what produced it."""
     import optuna
 
@@ -81,17 +91,21 @@ def create_or_load(study_file: StudyFile, storage: Any, sampler: Any, pruner: An
         raise ConfigError(
             f"study {study_file.name!r} already exists in this storage with directions "
             f"{', '.join(have).lower()}; choose another name or storage",
-            path="objective", source=str(study_file.source or ""),
+            path="objective",
+            source=str(study_file.source or ""),
         )
     if "hpsearch" not in study.user_attrs:
-        study.set_user_attr("hpsearch", {
-            "version": __version__,
-            "engine": engine,
-            "source": str(study_file.source) if study_file.source else None,
-            "config": study_file.config.model_dump(mode="json"),
-            "objectives": [o.metric for o in study_file.objectives],
-            "data": dataset_summary,
-        })
+        study.set_user_attr(
+            "hpsearch",
+            {
+                "version": __version__,
+                "engine": engine,
+                "source": str(study_file.source) if study_file.source else None,
+                "config": study_file.config.model_dump(mode="json"),
+                "objectives": [o.metric for o in study_file.objectives],
+                "data": dataset_summary,
+            },
+        )
     return study
 
 
@@ -135,9 +149,9 @@ class _Objective:
         curves: dict[str, list[float]] = {}
         self.progress.trial_started(trial.number, params)
 
-        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-            for key, value in logs.items():
-                curves.setdefault(key, []).append(float(value))
+        def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
+            for key, item in logs.items():
+                curves.setdefault(key, []).append(float(item))
             trial.set_user_attr("epochs_run", epoch)
             self.progress.epoch(trial.number, epoch, epochs, logs)
             value = logs.get(self.metric)
@@ -149,7 +163,8 @@ class _Objective:
         direction = self.study_file.objectives[0].direction
         try:
             result = train(
-                params, self.dataset,
+                params,
+                self.dataset,
                 family=self.study_file.config.model.family,
                 seed=seed,
                 extra_metrics=self.extra_metrics,
@@ -198,8 +213,9 @@ class _Objective:
             elif obj.metric in metrics:
                 values.append(float(metrics[obj.metric]))
             else:
-                raise TrialFailed(f"metric {obj.metric!r} not in Keras' logs "
-                                  f"({', '.join(metrics)})")
+                raise TrialFailed(
+                    f"metric {obj.metric!r} not in Keras' logs ({', '.join(metrics)})"
+                )
         return values[0] if self.single else values
 
 
@@ -215,11 +231,18 @@ def _check_metrics(study_file: StudyFile) -> None:
             except ConfigError:
                 raise
             except Exception:
-                path = "objective.metric" if len(study_file.objectives) == 1 else f"objective[{i}].metric"
+                path = (
+                    "objective.metric"
+                    if len(study_file.objectives) == 1
+                    else f"objective[{i}].metric"
+                )
                 raise ConfigError(
                     "not a Keras metric; use val_accuracy, val_loss, accuracy, loss, params, "
                     "latency, a Keras metric name (e.g. val_sparse_top_k_categorical_accuracy) "
-                    "or module:function", path=path, value=obj.metric, has_value=True,
+                    "or module:function",
+                    path=path,
+                    value=obj.metric,
+                    has_value=True,
                 ) from None
 
 
@@ -237,7 +260,8 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # our progress lines report failed trials; Optuna would add a traceback per failure
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     add_search_paths(study_file.base_dir)
     cfg = study_file.config
     _check_metrics(study_file)
@@ -261,14 +285,18 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     progress = Progress(study_file.objectives[0].metric, n_trials, quiet=quiet)
     progress.set_counts(study, best_value(study))
     if spent:
-        progress.message(f"resuming study {study.study_name!r}: {spent} of "
-                         f"{n_trials or '∞'} trials already finished"
-                         + (f", re-running {requeued} interrupted" if requeued else ""))
+        progress.message(
+            f"resuming study {study.study_name!r}: {spent} of "
+            f"{n_trials or '∞'} trials already finished"
+            + (f", re-running {requeued} interrupted" if requeued else "")
+        )
     else:
-        progress.message(f"study {study.study_name!r}: {n_trials or '∞'} trials"
-                         + (f", timeout {timeout:g}s" if timeout else "")
-                         + f", data {dataset.name} ({len(dataset.x_train)} train / "
-                         f"{len(dataset.x_val)} validation), storage {study_file.storage}")
+        progress.message(
+            f"study {study.study_name!r}: {n_trials or '∞'} trials"
+            + (f", timeout {timeout:g}s" if timeout else "")
+            + f", data {dataset.name} ({len(dataset.x_train)} train / "
+            f"{len(dataset.x_val)} validation), storage {study_file.storage}"
+        )
     objective = _Objective(study_file, dataset, progress)
     max_failures = cfg.search.max_consecutive_failures
 
@@ -282,16 +310,23 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
             if remaining is not None and remaining <= 0:
                 break
             try:
-                study.optimize(objective, n_trials=1, catch=(TrialFailed,),
-                               callbacks=[on_trial_end], gc_after_trial=False)
+                study.optimize(
+                    objective,
+                    n_trials=1,
+                    catch=(TrialFailed,),
+                    callbacks=[on_trial_end],
+                    gc_after_trial=False,
+                )
             except KeyboardInterrupt:
                 raise StudyInterrupted(
                     "interrupted: the running trial is marked FAIL (interrupted) and will be "
-                    "re-run; run the same command again to resume") from None
+                    "re-run; run the same command again to resume"
+                ) from None
             if objective.consecutive_failures >= max_failures:
                 raise HpsearchError(
                     f"{max_failures} trials failed in a row (last: "
                     f"{study.trials[-1].user_attrs.get('fail_reason', '?')}); stopping. "
-                    "Raise search.max_consecutive_failures to go on")
+                    "Raise search.max_consecutive_failures to go on"
+                )
             spent = budget_spent(study)
     return study

@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["BUILTIN_FAMILIES", "OPTIMIZERS", "Family", "ParamDef", "build_model", "get_family"]
 
 
-def build_model(family: str, params: Mapping[str, Any], input_shape: Sequence[int],
-                num_classes: int) -> keras.Model:
+def build_model(
+    family: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+) -> keras.Model:
     """Build the Keras model of one trial (see :func:`hpsearch.models._builders.build_model`)."""
     from hpsearch.models._builders import build_model as _build
 

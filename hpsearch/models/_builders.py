@@ -20,7 +20,9 @@ def _regularizer(l2: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(l2) if l2 else None
 
 
-def build_mlp(params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> keras.Model:
+def build_mlp(
+    params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+) -> keras.Model:
     """Flatten -> [Dense -> (BatchNorm) -> Activation -> (Dropout)] x depth -> Dense softmax."""
     depth = int(params["depth"])
     widths = _per_layer(params["width"], depth)
@@ -43,7 +45,9 @@ def build_mlp(params: Mapping[str, Any], input_shape: Sequence[int], num_classes
     return keras.Model(inputs, outputs, name="mlp")
 
 
-def build_cnn(params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int) -> keras.Model:
+def build_cnn(
+    params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+) -> keras.Model:
     """[Conv2D -> (BatchNorm) -> Activation -> Pool -> (Dropout)] x blocks -> Dense head."""
     blocks = int(params["blocks"])
     filters = _per_layer(params["filters"], blocks)
@@ -94,17 +98,23 @@ def load_callable(target: str, path: str = "model.family") -> Callable[..., Any]
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(f"cannot import {module_name!r}: {exc}", path=path, value=target,
-                          has_value=True) from None
+        raise ConfigError(
+            f"cannot import {module_name!r}: {exc}", path=path, value=target, has_value=True
+        ) from None
     obj = getattr(module, func, None)
     if not callable(obj):
-        raise ConfigError(f"module {module_name!r} has no function {func!r}", path=path,
-                          value=target, has_value=True)
-    return obj  # type: ignore[no-any-return]
+        raise ConfigError(
+            f"module {module_name!r} has no function {func!r}",
+            path=path,
+            value=target,
+            has_value=True,
+        )
+    return obj
 
 
-def build_model(family: str, params: Mapping[str, Any], input_shape: Sequence[int],
-                num_classes: int) -> keras.Model:
+def build_model(
+    family: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+) -> keras.Model:
     """Build the model for one trial.
 
     A user builder is called as ``fn(params, input_shape=..., num_classes=...)``;

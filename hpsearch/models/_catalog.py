@@ -74,7 +74,9 @@ class ParamDef:
 TRAINING: dict[str, ParamDef] = {
     "optimizer": ParamDef("str", "adam", "optimizer", choices=OPTIMIZERS),
     "learning_rate": ParamDef("float", 1e-3, "learning rate", low=1e-12, high=10.0),
-    "momentum": ParamDef("float", 0.9, "momentum (sgd only)", low=0.0, high=1.0, high_exclusive=True),
+    "momentum": ParamDef(
+        "float", 0.9, "momentum (sgd only)", low=0.0, high=1.0, high_exclusive=True
+    ),
     "batch_size": ParamDef("int", 128, "batch size", low=1),
     "epochs": ParamDef("int", 10, "training epochs", low=1),
     "patience": ParamDef("int", 0, "early-stopping patience in epochs (0: off)", low=0),
@@ -91,7 +93,12 @@ MLP: dict[str, ParamDef] = {
     "depth": ParamDef("int", 2, "hidden layers", low=1, high=64),
     "width": ParamDef("int", 128, "units per hidden layer", low=1, per_layer=True),
     "dropout": ParamDef(
-        "float", 0.0, "dropout after each hidden layer", low=0.0, high=1.0, high_exclusive=True,
+        "float",
+        0.0,
+        "dropout after each hidden layer",
+        low=0.0,
+        high=1.0,
+        high_exclusive=True,
         per_layer=True,
     ),
     **_COMMON,

@@ -1,0 +1,288 @@
+"""End-to-end runs: real Keras training on digits, real SQLite storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from typer.testing import CliRunner
+
+import hpsearch
+from hpsearch.cli import app
+
+METRIC_ATTRS = {
+    "val_accuracy",
+    "val_loss",
+    "accuracy",
+    "loss",
+    "params",
+    "epochs_run",
+    "train_seconds",
+    "seed",
+    "history",
+}
+
+
+def _run(path: Path, *overrides: str) -> optuna.Study:
+    return hpsearch.run(hpsearch.load_study_file(path, list(overrides)), quiet=True)
+
+
+def test_run_stores_complete_trials_with_curves_and_metrics(write_study, storage_url):
+    path = write_study()
+    _run(path)
+
+    study = optuna.load_study(study_name="study", storage=storage_url)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    for t in trials:
+        depth = t.params["depth"]
+        assert set(t.params) == {"depth", "width", "dropout", "optimizer", "learning_rate"}
+        assert 1 <= depth <= 2 and 8 <= t.params["width"] <= 64
+        assert sorted(t.intermediate_values) == [1, 2]  # one value per epoch, 1-based
+        assert set(t.user_attrs) >= METRIC_ATTRS
+        assert t.user_attrs["epochs_run"] == 2
+        assert t.value == pytest.approx(t.user_attrs["val_accuracy"])
+        assert t.intermediate_values[2] == pytest.approx(t.value)
+        assert len(t.user_attrs["history"]["val_loss"]) == 2
+        assert t.user_attrs["params"] > 64 * 10
+    meta = study.user_attrs["hpsearch"]
+    assert meta["engine"] == "optuna"
+    assert meta["data"]["train"] == 450 and meta["data"]["validation"] == 150
+
+
+def test_optuna_cli_reads_the_same_storage(write_study, storage_url):
+    _run(write_study(search__n_trials=2))
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    out = subprocess.run(
+        [
+            str(optuna_cli),
+            "trials",
+            "--storage",
+            storage_url,
+            "--study-name",
+            "study",
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = json.loads(out.stdout)
+    assert len(rows) == 2
+    assert {r["state"] for r in rows} == {"COMPLETE"}
+    assert "params_depth" in rows[0] or "params" in rows[0]
+
+
+def test_pruned_trials_are_stored_as_pruned(write_study, storage_url):
+    path = write_study(
+        search__pruner="threshold", search__pruner_options={"lower": 0.999}, space__epochs=3
+    )
+    _run(path)
+    trials = optuna.load_study(study_name="study", storage=storage_url).get_trials()
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 3
+    for t in trials:
+        assert list(t.intermediate_values) == [1]  # pruned after the first epoch
+        assert t.user_attrs["epochs_run"] == 1
+
+
+def test_nan_trial_fails_with_reason_and_study_goes_on(write_study, storage_url):
+    path = write_study(
+        model={"family": "builders:poisonable"},
+        space={"poison": {"choices": [0, 1]}, "units": 8, "epochs": 2, "batch_size": 64},
+        search={
+            "sampler": "random",
+            "n_trials": 3,
+            "seed": 0,
+            "enqueue": [{"poison": 1}, {"poison": 0}, {"poison": 0}],
+        },
+    )
+    _run(path)
+    trials = optuna.load_study(study_name="study", storage=storage_url).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE, TrialState.COMPLETE]
+    assert "nan" in trials[0].user_attrs["fail_reason"].lower()
+    assert trials[0].params == {"poison": 1}
+
+
+def test_user_builder_that_compiles_itself(write_study, storage_url):
+    path = write_study(
+        model={"family": "builders:compiled"},
+        space={"units": {"choices": [4, 8]}, "epochs": 1},
+        search={"sampler": "grid"},
+    )
+    _run(path)
+    trials = optuna.load_study(study_name="study", storage=storage_url).get_trials()
+    assert sorted(t.params["units"] for t in trials) == [4, 8]  # grid size is the budget
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_cnn_family_trains(write_study, storage_url):
+    path = write_study(
+        model={"family": "cnn"},
+        space={
+            "blocks": {"low": 1, "high": 2},
+            "filters": {"choices": [4, 8], "per_layer": True},
+            "kernel_size": 3,
+            "dense_width": 16,
+            "epochs": 1,
+        },
+        search={"sampler": "tpe", "n_trials": 2, "seed": 1},
+    )
+    _run(path)
+    for t in optuna.load_study(study_name="study", storage=storage_url).get_trials():
+        assert t.state == TrialState.COMPLETE
+        blocks = t.params["blocks"]
+        # per-layer filters are sampled only for the blocks the trial has
+        assert {k for k in t.params if k.startswith("filters_")} == {
+            f"filters_{i}" for i in range(1, blocks + 1)
+        }
+
+
+def test_multi_objective_with_builtin_params_and_latency(write_study, storage_url):
+    path = write_study(
+        objective=["val_accuracy", "params", "latency"], search={"n_trials": 2, "seed": 3}
+    )
+    study = _run(path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    for t in study.trials:
+        assert t.state == TrialState.COMPLETE
+        assert t.values[1] == t.user_attrs["params"]
+        assert t.values[2] > 0
+        assert t.intermediate_values == {}  # Optuna cannot report steps with several objectives
+    result = CliRunner().invoke(app, ["best", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "Pareto" in result.output
+
+
+def test_same_seed_gives_same_trials(write_study, storage_url):
+    a = _run(
+        write_study(
+            "first",
+            search__sampler="tpe",
+            search__n_trials=4,
+            search__sampler_options={"n_startup_trials": 2},
+        )
+    )
+    b = _run(
+        write_study(
+            "second",
+            search__sampler="tpe",
+            search__n_trials=4,
+            search__sampler_options={"n_startup_trials": 2},
+        )
+    )
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert [t.value for t in a.trials] == pytest.approx([t.value for t in b.trials], abs=1e-6)
+    assert a.best_trial.params == b.best_trial.params
+
+
+def test_enqueued_first_trials_run_first(write_study, storage_url):
+    first = {"depth": 2, "width": 32, "dropout": 0.1, "optimizer": "adam", "learning_rate": 0.005}
+    study = _run(write_study(search__enqueue=[first], search__n_trials=2))
+    assert study.trials[0].params == first
+
+
+def test_resume_runs_only_the_remaining_budget(write_study, storage_url):
+    path = write_study(search__n_trials=2)
+    _run(path)
+    _run(path, "search.n_trials=4")
+    _run(path, "search.n_trials=4")  # nothing left: no new trial
+    trials = optuna.load_study(study_name="study", storage=storage_url).get_trials()
+    assert len(trials) == 4
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_timeout_only_budget(write_study, storage_url):
+    path = write_study(search={"sampler": "random", "timeout": 0.5, "seed": 1})
+    study = _run(path)
+    assert 1 <= len(study.trials) <= 2
+
+
+def _states(db: Path) -> list[tuple[int, str]]:
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return con.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+    except sqlite3.OperationalError:
+        return []
+    finally:
+        con.close()
+
+
+def test_ctrl_c_marks_the_trial_and_a_rerun_finishes_exactly_the_budget(
+    write_study, tmp_path, storage_url
+):
+    path = write_study(search__n_trials=4, space__epochs=40, data__subset=800)
+    cmd = [str(Path(sys.executable).with_name("hpsearch")), "run", str(path)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    db = tmp_path / "hpsearch.db"
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            states = _states(db)
+            done = [n for n, s in states if s == "COMPLETE"]
+            running = [n for n, s in states if s == "RUNNING"]
+            if done and running:
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        time.sleep(0.5)  # inside the running trial's epochs
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "resume" in err
+
+    study = optuna.load_study(study_name="study", storage=storage_url)
+    interrupted = [t for t in study.trials if t.user_attrs.get("interrupted")]
+    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    complete_before = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
+
+    resumed = subprocess.run(
+        cmd + ["--set", "space.epochs=2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming" in resumed.stdout
+    study = optuna.load_study(study_name="study", storage=storage_url)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 4
+    assert set(complete_before) <= {t.number for t in complete}  # nothing lost
+    retry = [t for t in complete if t.user_attrs.get("retry_of") == interrupted[0].number]
+    assert len(retry) == 1 and retry[0].params == interrupted[0].params
+    assert len(study.trials) == 5  # 4 finished + the interrupted one, nothing repeated
+
+
+def test_status_and_best_commands(write_study, storage_url):
+    path = write_study(search__n_trials=2)
+    study = _run(path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["status", "--storage", storage_url])
+    assert result.exit_code == 0, result.output
+    assert "study" in result.output and "optuna" in result.output
+    result = runner.invoke(app, ["best", "study", "--storage", storage_url, "--json"])
+    assert result.exit_code == 0, result.output
+    best = json.loads(result.output)
+    assert best[0]["number"] == study.best_trial.number
+    assert best[0]["params"] == study.best_trial.params
+    assert best[0]["metrics"]["val_accuracy"] == pytest.approx(study.best_value)
+    result = runner.invoke(app, ["best", "nosuchstudy", "--storage", storage_url])
+    assert result.exit_code == 2
+    assert "no study 'nosuchstudy'" in result.output
