@@ -66,6 +66,7 @@ def make_sampler(
             "search.sampler_options",
             optuna.samplers.GridSampler,
             {"search_space": space.grid(), "seed": seed, **opts},
+            opts,
         )
     if name == "cmaes" and importlib.util.find_spec("cmaes") is None:
         raise ConfigError(
@@ -81,7 +82,7 @@ def make_sampler(
             value=name,
             has_value=True,
         )
-    return _build("search.sampler_options", factories[name], {"seed": seed, **opts})
+    return _build("search.sampler_options", factories[name], {"seed": seed, **opts}, opts)
 
 
 def make_pruner(
@@ -123,16 +124,18 @@ def make_pruner(
             "the threshold pruner needs lower and/or upper in search.pruner_options",
             path="search.pruner_options",
         )
-    return _build("search.pruner_options", factory, {**defaults, **opts})
+    return _build("search.pruner_options", factory, {**defaults, **opts}, opts)
 
 
-def _build(path: str, factory: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+def _build(
+    path: str, factory: Callable[..., Any], kwargs: dict[str, Any], user: dict[str, Any]
+) -> Any:
     try:
         return factory(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"{factory.__name__} rejected these options: {exc}",
             path=path,
-            value={k: v for k, v in kwargs.items() if k != "search_space"},
+            value=user,
             has_value=True,
         ) from exc

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyConfig
 from hpsearch.exceptions import ConfigError
-from hpsearch.models._catalog import ParamDef, get_family
+from hpsearch.models._catalog import BUILTIN_FAMILIES, ParamDef, get_family
 
 if TYPE_CHECKING:
     import optuna
@@ -59,7 +59,15 @@ class SearchSpace:
     """
 
     def __init__(self, config: StudyConfig) -> None:
-        self.family = get_family(config.model.family)
+        family = config.model.family
+        if family not in BUILTIN_FAMILIES and ":" not in family:
+            raise ConfigError(
+                "allowed: " + ", ".join(BUILTIN_FAMILIES) + ", or package.module:function",
+                path="model.family",
+                value=family,
+                has_value=True,
+            )
+        self.family = get_family(family)
         self.depth_param = self.family.depth_param
         known = self.family.all_params()
         dims: dict[str, Dim] = {}
@@ -186,7 +194,8 @@ class SearchSpace:
         if momentum is None or optimizer is None or not momentum.searched:
             return
         spec = optimizer.spec
-        if isinstance(spec, FixedParam) and spec.value != "sgd":
+        uses_sgd = spec.value == "sgd" if isinstance(spec, FixedParam) else "sgd" in spec.choices  # type: ignore[union-attr]
+        if not uses_sgd:
             raise ConfigError(
                 "momentum is used only with optimizer sgd; fix it or search sgd",
                 path="space.momentum",
@@ -267,6 +276,9 @@ class SearchSpace:
         Values must lie in the space; fixed parameters may be repeated if equal.
         """
         out: dict[str, Any] = {}
+        depth = values.get(self.depth_param) if self.depth_param else None
+        if depth is None and self.depth_param and not self.dims[self.depth_param].searched:
+            depth = self.dims[self.depth_param].spec.value  # type: ignore[union-attr]
         for name, value in values.items():
             dim = self.dims.get(name)
             if dim is None:
@@ -284,9 +296,12 @@ class SearchSpace:
                     )
                 continue
             if dim.per_layer:
-                if not isinstance(value, list):
+                if not isinstance(value, list) and depth is not None:
+                    value = [value] * int(depth)  # one value for every layer
+                if not isinstance(value, list) or depth is None or len(value) != int(depth):
                     raise ConfigError(
-                        "a per-layer parameter needs a list, one value per layer",
+                        f"needs one value per layer: give {self.depth_param} too, and as many "
+                        f"values as {self.depth_param}" + ("" if depth is None else f" ({depth})"),
                         path=f"{path}.{name}",
                         value=value,
                         has_value=True,

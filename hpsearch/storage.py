@@ -45,6 +45,17 @@ def journal_path(url: str) -> Path | None:
     return None
 
 
+def check_storage_url(url: str) -> None:
+    """Reject what cannot be a storage URL (cheap: nothing is opened)."""
+    if "://" not in url and journal_path(url) is None:
+        raise ConfigError(
+            "not a storage URL; use sqlite:///file.db, postgresql://host/db or journal:///file.log",
+            path="storage",
+            value=url,
+            has_value=True,
+        )
+
+
 def open_storage(
     url: str, *, create: bool = True, heartbeat: bool = True
 ) -> optuna.storages.BaseStorage:
@@ -69,13 +80,7 @@ def open_storage(
         from optuna.storages.journal import JournalRedisBackend
 
         return optuna.storages.JournalStorage(JournalRedisBackend(url))
-    if "://" not in url:
-        raise ConfigError(
-            "not a storage URL; use sqlite:///file.db, postgresql://host/db or journal:///file.log",
-            path="storage",
-            value=url,
-            has_value=True,
-        )
+    check_storage_url(url)
     engine_kwargs: dict[str, object] = {}
     db = sqlite_path(url)
     if db is not None:

@@ -10,6 +10,7 @@ import ast
 import importlib.util
 import os
 import sys
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +19,19 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from hpsearch.config._schema import StudyConfig
+from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.objectives import Objective, resolve_objectives
 from hpsearch.space import SearchSpace
 
 __all__ = ["StudyFile", "apply_overrides", "load_study_file"]
 
-_TAGS = {"range", "choice", "fixed"}
+_PARAM_MODELS: dict[str, type[BaseModel]] = {
+    "range": RangeParam,
+    "choice": ChoiceParam,
+    "fixed": FixedParam,
+}
+_TAGS = set(_PARAM_MODELS)
 
 
 @dataclass
@@ -199,7 +205,7 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
     try:
         config = StudyConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _from_pydantic(exc) from None
+        raise _from_pydantic(exc, raw) from None
     space = SearchSpace(config)
     objectives = resolve_objectives(list(config.objective))
     name = config.name or (source.stem if source is not None else None)
@@ -221,11 +227,13 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
 def _check_semantics(study: StudyFile) -> None:
     from hpsearch.data._registry import check_data_config
     from hpsearch.search import make_pruner, make_sampler
+    from hpsearch.storage import check_storage_url
 
     cfg = study.config
     check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
     if study.space.family.is_user:
         check_user_builder(cfg.model.family, study.base_dir)
+    check_storage_url(study.storage)
     make_sampler(cfg.search, study.space, len(study.objectives))
     make_pruner(cfg.search, study.max_epochs, len(study.objectives))
     if study.n_trials is None and cfg.search.timeout is None:
@@ -292,22 +300,29 @@ def add_search_paths(base_dir: Path) -> None:
             sys.path.insert(0, folder)
 
 
-def _from_pydantic(exc: ValidationError) -> ConfigError:
+def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
     errors = exc.errors()
-    first = errors[0]
+    # an unknown key explains the other errors it causes (a misspelt 'low' is also a missing one)
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = [
         p
         for i, p in enumerate(first["loc"])
         if not (i == 2 and p in _TAGS and first["loc"][0] == "space")
     ]
     loc = [p for p in loc if not (isinstance(p, str) and p.startswith("function-"))]
+    if loc[:2] == ["objective", 0] and not isinstance(raw.get("objective"), list):
+        loc = ["objective", *loc[2:]]  # the user wrote one mapping, not a list
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     kind = first["type"]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     if kind == "extra_forbidden":
-        allowed = _allowed_keys(loc[:-1])
+        raw_loc = first["loc"]
+        if raw_loc[0] == "space" and len(raw_loc) > 3 and raw_loc[2] in _TAGS:
+            allowed = list(_PARAM_MODELS[str(raw_loc[2])].model_fields)
+        else:
+            allowed = _allowed_keys(loc[:-1])
         return ConfigError(f"unknown key; allowed: {', '.join(allowed)}{more}", path=path)
     msg = first["msg"]
     if msg.startswith("Value error, "):
@@ -319,14 +334,26 @@ def _from_pydantic(exc: ValidationError) -> ConfigError:
     )
 
 
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside ``X``, ``list[X]`` or ``Annotated[X, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _allowed_keys(loc: Sequence[Any]) -> list[str]:
     model: type[BaseModel] | None = StudyConfig
     for part in loc:
-        if model is None or not isinstance(part, str):
+        if model is None:
             break
+        if isinstance(part, int):
+            continue
         info = model.model_fields.get(part)
-        ann = getattr(info, "annotation", None)
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+        model = _model_in(getattr(info, "annotation", None))
     if model is None:
         return []
     return list(model.model_fields)

@@ -80,9 +80,13 @@ def _wrap_param(value: Any) -> Any:
             "a bare list is ambiguous; write {choices: [...]} to search over values "
             "or {value: [...]} for a fixed value per layer"
         )
-    if isinstance(value, dict) or value is None:
-        if value is None:
-            raise ValueError("a parameter needs a value, {low, high}, {choices} or {value}")
+    if value is None or (
+        isinstance(value, dict) and not {"low", "high", "choices", "value"} & set(value)
+    ):
+        raise ValueError(
+            "a parameter is a value, {low, high[, log, step]}, {choices: [...]} or {value: ...}"
+        )
+    if isinstance(value, dict):
         return value
     return {"value": value}
 

@@ -115,9 +115,16 @@ def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callabl
 
 
 def _resolve(cfg: DataConfig, base: Path) -> Path:
+    """A relative path is looked up next to the study file, then in the working directory
+    (where a path typed in ``--set data.path=...`` is usually meant)."""
     assert cfg.path is not None
     path = Path(cfg.path).expanduser()
-    return path if path.is_absolute() else base / path
+    if path.is_absolute():
+        return path
+    beside = base / path
+    if beside.exists() or not path.exists():
+        return beside
+    return path.resolve()
 
 
 def _npz(cfg: DataConfig, base: Path) -> RawData:

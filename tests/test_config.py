@@ -1,0 +1,550 @@
+"""Study files: the shipped ones validate, bad ones fail in one line, the API behaves.
+
+Fast and offline: nothing here trains a model or downloads data.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import hpsearch
+from hpsearch.config import StudyConfig, apply_overrides, load_study_file
+from hpsearch.exceptions import ConfigError
+from hpsearch.space import SearchSpace
+
+REPO = Path(__file__).resolve().parent.parent
+STUDIES = sorted((REPO / "studies").glob("*.yaml"))
+
+
+def _app():
+    from hpsearch.cli import app
+
+    return app
+
+
+# --------------------------------------------------------------- shipped study files
+def test_there_are_study_files():
+    names = {p.name for p in STUDIES}
+    assert {
+        "quickstart.yaml",
+        "quickstart_multi.yaml",
+        "mnist_mlp.yaml",
+        "mnist_cnn.yaml",
+        "tutorial_c.yaml",
+    } <= names
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_study_file_validates(path, monkeypatch, tmp_path):
+    monkeypatch.setenv("HPSEARCH_STORAGE", f"sqlite:///{tmp_path / 'hpsearch.db'}")
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    result = CliRunner().invoke(_app(), ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "hpsearch.db").exists()
+
+
+@pytest.mark.parametrize("path", STUDIES, ids=lambda p: p.name)
+def test_enqueued_trials_lie_in_the_space(path):
+    study = load_study_file(path)
+    for i, values in enumerate(study.config.search.enqueue):
+        params = study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
+        depth_param = study.space.depth_param
+        if depth_param in params:  # a per-layer list has one value per layer of its trial
+            for name, dim in study.space.searched.items():
+                if dim.per_layer and name in values:
+                    assert len(values[name]) == params[depth_param], (i, name)
+
+
+def test_tutorial_c_runs_exactly_the_enqueued_networks():
+    study = load_study_file(REPO / "studies" / "tutorial_c.yaml")
+    enqueue = study.config.search.enqueue
+    assert study.n_trials == len(enqueue) == 6
+    searched = set(study.space.searched)
+    configs = set()
+    for i, values in enumerate(enqueue):
+        # every searched parameter is given, so the sampler never picks a value itself
+        assert set(study.space.to_optuna_params(values, path=f"e[{i}]")) == searched
+        configs.add(tuple(values[n] for n in sorted(searched)))
+    assert len(configs) == 6  # six different networks
+    assert study.config.search.pruner == "none"
+    assert study.space.fixed["optimizer"] == "adam"
+    assert study.space.fixed["batch_size"] == 128
+
+
+def test_mnist_mlp_first_trial_is_tutorial_a():
+    study = load_study_file(REPO / "studies" / "mnist_mlp.yaml")
+    first = study.config.search.enqueue[0]
+    assert first["depth"] == 2 and first["width"] == [512, 512]
+    assert first["optimizer"] == "rmsprop" and first["batch_size"] == 128
+    params = study.space.to_optuna_params(first, path="search.enqueue[0]")
+    assert params["width_1"] == params["width_2"] == 512
+    assert study.config.data.name == "mnist" and study.config.data.validation == 0.1
+
+
+def test_mnist_cnn_first_trial_is_tutorial_b():
+    study = load_study_file(REPO / "studies" / "mnist_cnn.yaml")
+    params = study.space.to_optuna_params(study.config.search.enqueue[0], path="search.enqueue[0]")
+    assert params["blocks"] == 2
+    assert (params["filters_1"], params["filters_2"]) == (10, 20)
+    assert params["kernel_size"] == 5 and params["padding"] == "valid"
+
+
+def test_quickstart_multi_has_two_objectives_and_no_pruner():
+    study = load_study_file(REPO / "studies" / "quickstart_multi.yaml")
+    assert study.directions == ["maximize", "minimize"]
+    assert [o.metric for o in study.objectives] == ["val_accuracy", "params"]
+    assert study.config.search.pruner == "none"
+    assert study.config.data.name == "digits"
+
+
+# ------------------------------------------------------------------- bad input table
+_BUDGET = "search: {n_trials: 3}\n"
+
+# (id, study file text, --set overrides, regex the message must match, key path it must name)
+BAD_INPUTS = [
+    (
+        "malformed-yaml",
+        "data: {name: digits\nsearch: [\n",
+        [],
+        r"line \d+, column \d+: malformed YAML",
+        "line 2",
+    ),
+    (
+        "unknown-top-level-key",
+        "serch: {n_trials: 3}\n",
+        [],
+        r"unknown key; allowed: name, description, data, model, space, objective, search",
+        "serch",
+    ),
+    (
+        "unknown-nested-key",
+        "search: {samplr: tpe, n_trials: 3}\n",
+        [],
+        r"unknown key; allowed: sampler, sampler_options, pruner",
+        "search.samplr",
+    ),
+    (
+        "wrong-type",
+        "search: {n_trials: many}\n",
+        [],
+        r"got 'many'; input should be a valid integer",
+        "search.n_trials",
+    ),
+    (
+        "empty-range",
+        "space: {depth: {low: 4, high: 1}}\n" + _BUDGET,
+        [],
+        r"empty range: low must be <= high",
+        "space.depth",
+    ),
+    (
+        "log-range-from-zero",
+        "space: {learning_rate: {low: 0, high: 0.1, log: true}}\n" + _BUDGET,
+        [],
+        r"got 0; a log range needs low > 0",
+        "space.learning_rate.low",
+    ),
+    (
+        "unknown-sampler",
+        "search: {sampler: tpee, n_trials: 3}\n",
+        [],
+        r"got 'tpee'; allowed: auto, tpe, random, grid",
+        "search.sampler",
+    ),
+    (
+        "unknown-pruner",
+        "search: {pruner: medain, n_trials: 3}\n",
+        [],
+        r"got 'medain'; allowed: none, median, .*hyperband",
+        "search.pruner",
+    ),
+    (
+        "unknown-data-set",
+        "data: {name: mnits}\n" + _BUDGET,
+        [],
+        r"got 'mnits'; allowed: digits, mnist, .*npz, csv",
+        "data.name",
+    ),
+    (
+        "unknown-optimizer-in-choices",
+        "space: {optimizer: {choices: [adam, adamw]}}\n" + _BUDGET,
+        [],
+        r"got 'adamw'; allowed: one of sgd, rmsprop, adam, adamax, nadam",
+        "space.optimizer.choices[1]",
+    ),
+    (
+        "missing-data-file",
+        "data: {name: npz, path: nope.npz}\n" + _BUDGET,
+        [],
+        r"got 'nope.npz'; file not found",
+        "data.path",
+    ),
+    (
+        "builder-module-not-found",
+        "model: {family: 'nomodule_xyz:build'}\n" + _BUDGET,
+        [],
+        r"got 'nomodule_xyz:build'; module 'nomodule_xyz' not found",
+        "model.family",
+    ),
+    (
+        "builder-function-missing",
+        "model: {family: 'hpsearch_tmp_builders:build'}\n" + _BUDGET,
+        [],
+        r"module 'hpsearch_tmp_builders' has no function 'build'",
+        "model.family",
+    ),
+    (
+        "bare-list-parameter",
+        "space: {optimizer: [adam, sgd]}\n" + _BUDGET,
+        [],
+        r"a bare list is ambiguous; write \{choices: \[\.\.\.\]\}",
+        "space.optimizer",
+    ),
+    (
+        "grid-with-continuous-range",
+        "space: {depth: {choices: [1, 2]}, dropout: {low: 0.0, high: 0.5}}\n"
+        "search: {sampler: grid}\n",
+        [],
+        r"a grid needs finite values; this is a continuous range",
+        "space.dropout",
+    ),
+    (
+        "unknown-parameter-for-mlp",
+        "space: {filters: 32}\n" + _BUDGET,
+        [],
+        r"unknown parameter for model family 'mlp'; allowed: .*depth, width, dropout",
+        "space.filters",
+    ),
+    (
+        "pruning-with-two-objectives",
+        "objective: [val_accuracy, params]\nsearch: {pruner: median, n_trials: 3}\n",
+        [],
+        r"got 'median'; pruning needs a single objective; use pruner: none",
+        "search.pruner",
+    ),
+    (
+        "invalid-override",
+        _BUDGET,
+        ["search.n_trials=0"],
+        r"got 0; input should be greater than 0",
+        "search.n_trials",
+    ),
+    (
+        "malformed-override",
+        _BUDGET,
+        ["search"],
+        r"got 'search'; an override must look like key\.path=value",
+        "--set",
+    ),
+    (
+        "no-budget",
+        "space: {depth: 2}\n",
+        [],
+        r"give a budget: search\.n_trials and/or search\.timeout",
+        "search.n_trials",
+    ),
+    (
+        "enqueued-value-outside-space",
+        "space: {depth: {low: 1, high: 2}}\nsearch: {n_trials: 3, enqueue: [{depth: 5}]}\n",
+        [],
+        r"got 5; allowed: a value in \[1, 2\]",
+        "search.enqueue[0].depth",
+    ),
+    (
+        "unknown-model-family",
+        "model: {family: resnet}\n" + _BUDGET,
+        [],
+        r"got 'resnet'; allowed: mlp, cnn, or package\.module:function",
+        "model.family",
+    ),
+    (
+        "misspelt-range-key",
+        "space: {depth: {lo: 1, high: 3}}\n" + _BUDGET,
+        [],
+        r"unknown key; allowed: low, high, log, step",
+        "space.depth.lo",
+    ),
+    (
+        "misspelt-choices-key",
+        "space: {optimizer: {choice: [adam]}}\n" + _BUDGET,
+        [],
+        r"a parameter is a value, \{low, high",
+        "space.optimizer",
+    ),
+    (
+        "momentum-without-sgd",
+        "space: {momentum: {low: 0.1, high: 0.9}, optimizer: {choices: [adam, nadam]}}\n" + _BUDGET,
+        [],
+        r"momentum is used only with optimizer sgd",
+        "space.momentum",
+    ),
+    (
+        "storage-not-a-url",
+        _BUDGET,
+        ["storage=nonsense"],
+        r"got 'nonsense'; not a storage URL",
+        "storage",
+    ),
+]
+
+# the builder module of "builder-function-missing": it exists but defines something else
+_BUILDER_MODULE = """\
+def other(params):
+    return None
+"""
+
+
+@pytest.fixture
+def bad_study(tmp_path, monkeypatch):
+    """Write a study file into an empty tmp_path, work there, store there."""
+
+    def write(name: str, text: str) -> Path:
+        (tmp_path / "hpsearch_tmp_builders.py").write_text(_BUILDER_MODULE, encoding="utf-8")
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HPSEARCH_STORAGE", f"sqlite:///{tmp_path / 'hpsearch.db'}")
+    # user-builder checks put the study's folder on sys.path; undo that after the test
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    return write
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir() if p.name != "__pycache__"}
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize(
+    ("text", "overrides", "pattern", "key"),
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_is_one_line_and_exit_code_2(
+    bad_study, tmp_path, command, text, overrides, pattern, key
+):
+    path = bad_study("study", text)
+    before = _files(tmp_path)
+    args = [command, path.name]
+    for item in overrides:
+        args += ["--set", item]
+
+    result = CliRunner().invoke(_app(), args)
+
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(
+        result.exception
+    )
+    message = result.stderr.strip()
+    assert result.stdout == ""  # the error goes to stderr, nothing else is printed
+    assert "\n" not in message, message
+    assert "Traceback" not in result.output
+    assert message.startswith(f"error: {path.name}: "), message
+    assert key in message, message
+    assert re.search(pattern, message), message
+    # nothing was written: no database, no journal
+    assert _files(tmp_path) == before
+    assert not list(tmp_path.glob("*.db*"))
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "pattern", "key"),
+    [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS],
+)
+def test_bad_input_raises_config_error_from_the_api(bad_study, text, overrides, pattern, key):
+    path = bad_study("study", text)
+    with pytest.raises(ConfigError, match=pattern) as info:
+        load_study_file(path.name, overrides)
+    assert info.value.source == path.name
+    assert key in str(info.value)
+
+
+def test_missing_study_file(bad_study, tmp_path):
+    result = CliRunner().invoke(_app(), ["validate", "nothere.yaml"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: nothere.yaml: study file not found"
+
+
+# ------------------------------------------------------------------------ Python API
+def test_load_study_file_applies_overrides_and_names_the_study():
+    study = hpsearch.load_study_file(REPO / "studies" / "quickstart.yaml", ["search.n_trials=3"])
+    assert study.n_trials == 3
+    assert study.name == "quickstart"
+    assert study.source == (REPO / "studies" / "quickstart.yaml").resolve()
+    assert study.raw["search"]["n_trials"] == 3
+
+
+def test_load_study_file_keyword_shortcuts():
+    study = hpsearch.load_study_file(
+        REPO / "studies" / "quickstart.yaml",
+        n_trials=4,
+        timeout=60,
+        storage="sqlite:////nonexistent/x.db",
+    )
+    assert study.n_trials == 4
+    assert study.config.search.timeout == 60
+    assert study.storage == "sqlite:////nonexistent/x.db"
+
+
+def test_default_storage_comes_from_the_environment(monkeypatch, tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    monkeypatch.setenv("HPSEARCH_STORAGE", url)
+    assert load_study_file(REPO / "studies" / "quickstart.yaml").storage == url
+
+
+def test_apply_overrides_creates_nested_keys_and_copies():
+    raw = {"search": {"sampler": "tpe"}}
+    out = apply_overrides(
+        raw,
+        [
+            "search.n_trials=5",
+            "data.name=mnist",
+            "space.width.low=16",
+            "space.optimizer={choices: [adam, sgd]}",
+            "description=two words",
+        ],
+    )
+    assert out == {
+        "search": {"sampler": "tpe", "n_trials": 5},
+        "data": {"name": "mnist"},
+        "space": {"width": {"low": 16}, "optimizer": {"choices": ["adam", "sgd"]}},
+        "description": "two words",
+    }
+    assert raw == {"search": {"sampler": "tpe"}}  # the input is left alone
+
+
+def test_apply_overrides_indexes_lists():
+    raw = {"search": {"enqueue": [{"depth": 1}, {"depth": 2}]}}
+    out = apply_overrides(raw, ["search.enqueue.1.depth=3"])
+    assert out["search"]["enqueue"] == [{"depth": 1}, {"depth": 3}]
+    with pytest.raises(ConfigError, match=r"list index out of range \(size 2\)"):
+        apply_overrides(raw, ["search.enqueue.5=1"])
+
+
+def test_apply_overrides_refuses_a_key_inside_a_value():
+    with pytest.raises(ConfigError, match="cannot set a key inside a plain value"):
+        apply_overrides({"search": {"sampler": "tpe"}}, ["search.sampler.name=x"])
+
+
+def _space(space: dict, **rest) -> SearchSpace:
+    return SearchSpace(StudyConfig.model_validate({"space": space, **rest}))
+
+
+def test_grid_size_of_a_small_grid():
+    space = _space(
+        {
+            "depth": {"choices": [1, 2]},
+            "width": {"low": 16, "high": 64, "step": 16},
+            "dropout": {"low": 0.0, "high": 0.2, "step": 0.1},
+            "optimizer": {"choices": ["adam", "sgd"]},
+            "epochs": 3,
+        }
+    )
+    grid = space.grid()
+    assert grid["width"] == [16, 32, 48, 64]
+    assert grid["dropout"] == [0.0, 0.1, 0.2]
+    assert space.grid_size() == 2 * 4 * 3 * 2
+
+
+def test_grid_size_is_none_for_a_continuous_space():
+    assert _space({"dropout": {"low": 0.0, "high": 0.5}}).grid_size() is None
+
+
+def test_grid_budget_defaults_to_the_grid_size(tmp_path):
+    path = tmp_path / "grid.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            space:
+              depth: {choices: [1, 2, 3]}
+              optimizer: {choices: [adam, sgd]}
+            search: {sampler: grid}
+            """
+        ),
+        encoding="utf-8",
+    )
+    study = load_study_file(path)
+    assert study.name == "grid"
+    assert study.n_trials == 6
+
+
+def test_to_optuna_params_expands_per_layer_lists():
+    space = _space(
+        {
+            "depth": {"low": 1, "high": 3},
+            "width": {"low": 32, "high": 1024, "log": True, "per_layer": True},
+            "optimizer": {"choices": ["adam", "rmsprop"]},
+            "epochs": 2,
+        }
+    )
+    params = space.to_optuna_params(
+        {"depth": 2, "width": [512, 256], "optimizer": "adam", "epochs": 2}, path="enqueue[0]"
+    )
+    assert params == {"depth": 2, "width_1": 512, "width_2": 256, "optimizer": "adam"}
+
+
+def test_to_optuna_params_checks_values():
+    space = _space({"width": {"low": 32, "high": 64, "per_layer": True}, "epochs": 2})
+    with pytest.raises(ConfigError, match=r"enqueue\[0\]\.width\[1\]: got 128; allowed"):
+        space.to_optuna_params({"width": [32, 128]}, path="enqueue[0]")
+    # depth is fixed at 2 (the mlp default): one value stands for every layer
+    assert space.to_optuna_params({"width": 32}, path="enqueue[0]") == {
+        "width_1": 32,
+        "width_2": 32,
+    }
+    with pytest.raises(ConfigError, match=r"enqueue\[0\]\.width: got \[32\]; needs one value per"):
+        space.to_optuna_params({"width": [32]}, path="enqueue[0]")
+    varying = _space(
+        {"depth": {"low": 1, "high": 3}, "width": {"low": 32, "high": 64, "per_layer": True}}
+    )
+    with pytest.raises(ConfigError, match=r"give depth too"):
+        varying.to_optuna_params({"width": [32, 32]}, path="enqueue[0]")
+    with pytest.raises(ConfigError, match=r"got \[32, 32, 32\]; needs one value per layer"):
+        varying.to_optuna_params({"depth": 2, "width": [32, 32, 32]}, path="enqueue[0]")
+    with pytest.raises(ConfigError, match=r"enqueue\[0\]\.epochs: got 3; this parameter is fixed"):
+        space.to_optuna_params({"epochs": 3}, path="enqueue[0]")
+
+
+# ------------------------------------------------------------- no TensorFlow import
+_NO_TF = """\
+import sys
+from hpsearch.cli import app
+
+for args in (["--help"], ["validate", "studies/quickstart.yaml"]):
+    try:
+        code = app(args, standalone_mode=False)
+    except SystemExit as exc:
+        code = exc.code
+    assert code in (0, None), (args, code)
+heavy = sorted(m for m in ("tensorflow", "keras") if m in sys.modules)
+assert not heavy, heavy
+print("no tensorflow")
+"""
+
+
+def test_help_and_validate_do_not_import_tensorflow(tmp_path):
+    env = {**os.environ, "HPSEARCH_STORAGE": f"sqlite:///{tmp_path / 'hpsearch.db'}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_TF],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no tensorflow" in proc.stdout
+    assert "quickstart.yaml: valid" in proc.stdout
+    assert not (tmp_path / "hpsearch.db").exists()
