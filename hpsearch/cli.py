@@ -28,6 +28,8 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:  # piped or captured: never cut table cells to 80 columns
+    out = Console(highlight=False, soft_wrap=True, width=240)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 _state = {"debug": False}
 

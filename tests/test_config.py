@@ -548,3 +548,54 @@ def test_help_and_validate_do_not_import_tensorflow(tmp_path):
     assert "no tensorflow" in proc.stdout
     assert "quickstart.yaml: valid" in proc.stdout
     assert not (tmp_path / "hpsearch.db").exists()
+
+
+# ------------------------------------------------------- samplers and pruners by name
+@pytest.mark.parametrize("sampler", ["tpe", "random", "grid", "cmaes", "qmc", "nsga2", "nsga3"])
+def test_every_sampler_name_builds(sampler):
+    import optuna
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.search import make_sampler
+
+    space = {"depth": {"choices": [1, 2]}, "width": {"choices": [8, 16]}, "epochs": 1}
+    if sampler != "grid":
+        space["dropout"] = {"low": 0.0, "high": 0.5}
+    study = study_from_dict(
+        {"name": "s", "space": space, "search": {"sampler": sampler, "n_trials": 2}}
+    )
+    built = make_sampler(study.config.search, study.space, 1)
+    assert isinstance(built, optuna.samplers.BaseSampler)
+
+
+def test_gp_sampler_without_torch_names_the_extra():
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is not None:
+        pytest.skip("torch is installed here")
+    with pytest.raises(ConfigError, match=r"search\.sampler: got 'gp'; .*hpsearch\[gp\]"):
+        from hpsearch.config._loader import study_from_dict
+
+        study_from_dict({"name": "s", "search": {"sampler": "gp", "n_trials": 2}})
+
+
+@pytest.mark.parametrize(
+    ("pruner", "options", "cls"),
+    [
+        ("none", {}, "NopPruner"),
+        ("median", {}, "MedianPruner"),
+        ("percentile", {"percentile": 10.0}, "PercentilePruner"),
+        ("successive_halving", {}, "SuccessiveHalvingPruner"),
+        ("hyperband", {"reduction_factor": 2}, "HyperbandPruner"),
+        ("threshold", {"lower": 0.5}, "ThresholdPruner"),
+    ],
+)
+def test_every_pruner_name_builds(pruner, options, cls):
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.search import make_pruner
+
+    study = study_from_dict(
+        {"name": "s", "search": {"pruner": pruner, "pruner_options": options, "n_trials": 2}}
+    )
+    built = make_pruner(study.config.search, study.max_epochs, 1)
+    assert type(built).__name__ == cls

@@ -286,3 +286,53 @@ def test_status_and_best_commands(write_study, storage_url):
     result = runner.invoke(app, ["best", "nosuchstudy", "--storage", storage_url])
     assert result.exit_code == 2
     assert "no study 'nosuchstudy'" in result.output
+
+
+def test_val_loss_and_custom_keras_metric_objectives(write_study, storage_url):
+    study = _run(write_study("loss", objective={"metric": "val_loss"}, search__n_trials=2))
+    assert study.direction.name == "MINIMIZE"
+    assert all(t.value == pytest.approx(t.user_attrs["val_loss"]) for t in study.trials)
+    metric = "val_sparse_top_k_categorical_accuracy"
+    study = _run(write_study("topk", objective=metric, search__n_trials=2))
+    assert study.direction.name == "MAXIMIZE"
+    for t in study.trials:
+        assert t.value == pytest.approx(t.user_attrs[metric])
+        assert t.value >= t.user_attrs["val_accuracy"]  # top-5 is at least top-1
+        assert sorted(t.intermediate_values) == [1, 2]
+
+
+def test_unknown_keras_metric_is_refused_before_anything_is_written(write_study, tmp_path):
+    path = write_study(objective="val_no_such_metric")
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "objective.metric: got 'val_no_such_metric'; not a Keras metric" in result.output
+    assert not (tmp_path / "hpsearch.db").exists()
+
+
+POSTGRES = "postgresql://127.0.0.1:5432/test"
+
+
+def _postgres_up() -> bool:
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(POSTGRES).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _postgres_up(), reason="PostgreSQL not reachable on 127.0.0.1:5432")
+def test_same_study_file_runs_against_postgresql(write_study):
+    name = f"pg_{os.getpid()}_{int(time.time())}"
+    path = write_study(name, search__n_trials=2)
+    try:
+        result = CliRunner().invoke(app, ["run", str(path), "--storage", POSTGRES, "-q"])
+        assert result.exit_code == 0, result.output
+        study = optuna.load_study(study_name=name, storage=POSTGRES)
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+        assert all(sorted(t.intermediate_values) == [1, 2] for t in study.trials)
+        listed = CliRunner().invoke(app, ["status", "--storage", POSTGRES])
+        assert name in listed.output
+    finally:
+        optuna.delete_study(study_name=name, storage=POSTGRES)
