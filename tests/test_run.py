@@ -305,7 +305,10 @@ def test_unknown_keras_metric_is_refused_before_anything_is_written(write_study,
     path = write_study(objective="val_no_such_metric")
     result = CliRunner().invoke(app, ["run", str(path)])
     assert result.exit_code == 2
-    assert "objective.metric: got 'val_no_such_metric'; not a Keras metric" in result.output
+    assert (
+        f"error: {path}: objective.metric: got 'val_no_such_metric'; not a Keras metric"
+        in result.output
+    )
     assert not (tmp_path / "hpsearch.db").exists()
 
 
@@ -336,3 +339,37 @@ def test_same_study_file_runs_against_postgresql(write_study):
         assert name in listed.output
     finally:
         optuna.delete_study(study_name=name, storage=POSTGRES)
+
+
+def test_impossible_layer_combination_fails_the_trial_only(write_study, storage_url):
+    # 8x8 digits: two 5x5 'valid' convolutions shrink the image below zero -> trial fails
+    path = write_study(
+        model={"family": "cnn"},
+        space={
+            "blocks": {"choices": [1, 2]},
+            "kernel_size": 5,
+            "padding": "valid",
+            "filters": 4,
+            "dense_width": 8,
+            "epochs": 1,
+        },
+        search={"sampler": "grid"},
+    )
+    study = _run(path)
+    by_blocks = {t.params["blocks"]: t for t in study.trials}
+    assert by_blocks[1].state == TrialState.COMPLETE
+    assert by_blocks[2].state == TrialState.FAIL
+    assert by_blocks[2].user_attrs["fail_reason"].startswith("model could not be built")
+
+
+def test_too_many_failures_in_a_row_stop_the_run(write_study, tmp_path):
+    path = write_study(
+        model={"family": "builders:poisonable"},
+        space={"poison": 1, "units": 4, "epochs": 1},
+        search={"sampler": "random", "n_trials": 10, "max_consecutive_failures": 2},
+    )
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2
+    assert "2 trials failed in a row" in result.output and "loss became nan" in result.output
+    study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'hpsearch.db'}")
+    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2

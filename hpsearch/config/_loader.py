@@ -55,6 +55,8 @@ class StudyFile:
     space: SearchSpace
     objectives: list[Objective]
     raw: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    """The file name as the user gave it, for messages."""
 
     @property
     def base_dir(self) -> Path:
@@ -147,7 +149,9 @@ def load_study_file(
         extra.append(f"storage={storage}")
     try:
         raw = apply_overrides(raw, extra)
-        return study_from_dict(raw, source=source)
+        study = study_from_dict(raw, source=source)
+        study.label = label
+        return study
     except ConfigError as exc:
         raise exc.with_source(label) from None
 

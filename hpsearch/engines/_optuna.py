@@ -92,7 +92,6 @@ def create_or_load(
             f"study {study_file.name!r} already exists in this storage with directions "
             f"{', '.join(have).lower()}; choose another name or storage",
             path="objective",
-            source=str(study_file.source or ""),
         )
     if "hpsearch" not in study.user_attrs:
         study.set_user_attr(
@@ -264,15 +263,19 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     add_search_paths(study_file.base_dir)
     cfg = study_file.config
-    _check_metrics(study_file)
     try:
-        dataset = load_dataset(cfg.data, study_file.base_dir)  # before any file is written
+        # everything that can reject the study happens before any file is written
+        _check_metrics(study_file)
+        dataset = load_dataset(cfg.data, study_file.base_dir)
+        sampler = make_sampler(cfg.search, study_file.space, len(study_file.objectives))
+        pruner = make_pruner(cfg.search, study_file.max_epochs, len(study_file.objectives))
+        storage = open_storage(study_file.storage)
+        study = create_or_load(study_file, storage, sampler, pruner, dataset.summary())
     except ConfigError as exc:
-        raise exc.with_source(str(study_file.source or "")) from None
-    sampler = make_sampler(cfg.search, study_file.space, len(study_file.objectives))
-    pruner = make_pruner(cfg.search, study_file.max_epochs, len(study_file.objectives))
-    storage = open_storage(study_file.storage)
-    study = create_or_load(study_file, storage, sampler, pruner, dataset.summary())
+        where = study_file.label or (str(study_file.source) if study_file.source else None)
+        if exc.source or where is None:
+            raise
+        raise exc.with_source(where) from None
 
     n_trials = study_file.n_trials
     timeout = cfg.search.timeout
