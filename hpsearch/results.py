@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.config import default_storage, load_study_file
-from hpsearch.exceptions import StudyNotFoundError
+from hpsearch.config import StudyFile, default_storage, load_study_file
+from hpsearch.exceptions import HpsearchError, StudyNotFoundError
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["StudyRow", "best_trials", "list_studies", "open_study"]
+__all__ = ["StudyRow", "best_trials", "list_studies", "open_study", "study_file_of"]
 
 
 def _target(study: str | Path, storage: str | None) -> tuple[str, str]:
@@ -100,3 +100,23 @@ def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     if len(study.directions) > 1:
         return list(study.best_trials)
     return [study.best_trial]
+
+
+def study_file_of(study: optuna.Study) -> StudyFile:
+    """Rebuild the validated study file a stored study was run with.
+
+    hpsearch stores the configuration (after overrides) on the study, so export
+    and re-training need nothing but the storage.
+
+    Raises:
+        HpsearchError: the study was not made by hpsearch.
+    """
+    from hpsearch.config._loader import study_from_dict
+
+    meta = study.user_attrs.get("hpsearch")
+    if not meta or "config" not in meta:
+        raise HpsearchError(f"study {study.study_name!r} was not created by hpsearch")
+    config = dict(meta["config"])
+    config["name"] = study.study_name
+    source = Path(meta["source"]) if meta.get("source") else None
+    return study_from_dict(config, source=source)

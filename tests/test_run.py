@@ -373,3 +373,24 @@ def test_too_many_failures_in_a_row_stop_the_run(write_study, tmp_path):
     assert "2 trials failed in a row" in result.output and "loss became nan" in result.output
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'hpsearch.db'}")
     assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+
+
+def test_resuming_with_a_changed_space_warns(write_study, storage_url, capsys):
+    path = write_study(search__n_trials=1)
+    _run(path)
+    study_file = hpsearch.load_study_file(path, ["space.epochs=1", "search.n_trials=2"])
+    hpsearch.run(study_file)
+    assert "created with a different space" in capsys.readouterr().out
+
+
+def test_study_file_of_rebuilds_params_from_storage(write_study, storage_url):
+    from hpsearch.results import study_file_of
+
+    path = write_study(search__n_trials=1)
+    _run(path)
+    study = hpsearch.open_study("study", storage=storage_url)
+    rebuilt = study_file_of(study)
+    trial = study.trials[0]
+    params = rebuilt.space.params_from_optuna(trial.params)
+    assert params["depth"] == trial.params["depth"] and params["epochs"] == 2
+    assert params["width"] == trial.params["width"] and params["batch_size"] == 64

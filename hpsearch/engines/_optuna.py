@@ -108,6 +108,17 @@ def create_or_load(
     return study
 
 
+def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
+    """The sections (data, model, space, objective) that differ from the stored study's."""
+    stored = study.user_attrs.get("hpsearch", {}).get("config")
+    if not stored:
+        return []
+    current = study_file.config.model_dump(mode="json")
+    return [
+        key for key in ("data", "model", "space", "objective") if stored.get(key) != current[key]
+    ]
+
+
 def _requeue(study: optuna.Study, study_file: StudyFile) -> int:
     """Queue the params of interrupted trials again (once each); return how many."""
     from optuna.trial import TrialState
@@ -287,6 +298,12 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
 
     progress = Progress(study_file.objectives[0].metric, n_trials, quiet=quiet)
     progress.set_counts(study, best_value(study))
+    drift = config_drift(study, study_file)
+    if drift:
+        progress.message(
+            f"warning: study {study.study_name!r} was created with a different "
+            f"{', '.join(drift)}; new trials are added to it (use another name to start afresh)"
+        )
     if spent:
         progress.message(
             f"resuming study {study.study_name!r}: {spent} of "
