@@ -49,7 +49,7 @@ def run(study: StudyFile | str, *, quiet: bool = False) -> optuna.Study:
         study: a loaded :class:`StudyFile` or the path of a study file.
         quiet: print nothing.
     """
-    from hpsearch.engines import run_optuna
+    from hpsearch.engines import run_study
 
     study_file = study if isinstance(study, StudyFile) else load_study_file(study)
-    return run_optuna(study_file, quiet=quiet)
+    return run_study(study_file, quiet=quiet)

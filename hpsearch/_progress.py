@@ -128,6 +128,11 @@ class Progress:
             )
         self._refresh()
 
+    def status(self, text: str) -> None:
+        """Replace the running part of the status line."""
+        self.current = text
+        self._refresh()
+
     def message(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text)

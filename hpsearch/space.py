@@ -315,8 +315,12 @@ class SearchSpace:
         return out
 
     # ------------------------------------------------------------------ grid
-    def grid(self) -> dict[str, list[Any]]:
-        """The Optuna grid (param name -> values).
+    def grid(self, *, steps_required: bool = False) -> dict[str, list[Any]]:
+        """The grid (param name -> values), for Optuna's GridSampler or ``GridSearchCV``.
+
+        Args:
+            steps_required: refuse integer ranges without a step too (scikit-learn's
+                grid takes only explicit values).
 
         Raises:
             ConfigError: the space has a continuous range or per-layer values
@@ -328,6 +332,12 @@ class SearchSpace:
             spec = dim.spec
             if isinstance(spec, FixedParam):
                 continue
+            if steps_required and isinstance(spec, RangeParam) and spec.step is None:
+                raise ConfigError(
+                    "a grid search needs explicit values; this is a range: give a step or "
+                    "{choices: [...]}, or use method: random",
+                    path=f"space.{dim.name}",
+                )
             values = _grid_values(dim.name, spec)
             if dim.per_layer:
                 if low_depth != high_depth:
@@ -341,6 +351,80 @@ class SearchSpace:
             else:
                 grid[dim.name] = values
         return grid
+
+    def distributions(self) -> dict[str, Any]:
+        """scikit-learn ``param_distributions``: lists for choices, scipy distributions
+        for ranges. Per-layer values are drawn for the deepest network; the layers a
+        candidate does not have are ignored (see :meth:`active`)."""
+        from scipy import stats
+
+        out: dict[str, Any] = {}
+        _, high_depth = self._depth_range()
+        for dim in self._ordered():
+            spec = dim.spec
+            if isinstance(spec, FixedParam):
+                continue
+            if isinstance(spec, ChoiceParam) or spec.step is not None:
+                dist: Any = _grid_values(dim.name, spec)
+            elif spec.is_int:
+                dist = _IntDistribution(int(spec.low), int(spec.high), spec.log)
+            elif spec.log:
+                dist = stats.loguniform(spec.low, spec.high)
+            else:
+                dist = stats.uniform(spec.low, spec.high - spec.low)
+            names = (
+                [f"{dim.name}_{i}" for i in range(1, high_depth + 1)]
+                if dim.per_layer
+                else [dim.name]
+            )
+            for name in names:
+                out[name] = dist
+        return out
+
+    def active(self, flat: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep the searched values a candidate really uses (its layers; momentum with sgd)."""
+        depth = flat.get(self.depth_param) if self.depth_param else None
+        if depth is None and self.depth_param:
+            depth = self.dims[self.depth_param].spec.value  # type: ignore[union-attr]
+        out = {}
+        for name, value in flat.items():
+            base, _, index = name.rpartition("_")
+            per_layer = index.isdigit() and base in self.dims and self.dims[base].per_layer
+            if per_layer and int(index) > int(depth):  # type: ignore[arg-type]
+                continue
+            if name == "momentum" and flat.get("optimizer", self.fixed.get("optimizer")) != "sgd":
+                continue
+            out[name] = value
+        return out
+
+    def optuna_distributions(self, flat: Mapping[str, Any]) -> dict[str, Any]:
+        """The Optuna distribution of each searched value in ``flat`` (for stored trials)."""
+        from optuna.distributions import (
+            CategoricalDistribution,
+            FloatDistribution,
+            IntDistribution,
+        )
+
+        out: dict[str, Any] = {}
+        for name in flat:
+            dim = self.dims.get(name)
+            if dim is None:
+                dim = self.dims[name.rpartition("_")[0]]
+            spec = dim.spec
+            if isinstance(spec, ChoiceParam):
+                out[name] = CategoricalDistribution(spec.choices)
+            elif isinstance(spec, RangeParam) and spec.is_int:
+                out[name] = IntDistribution(
+                    int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1)
+                )
+            elif isinstance(spec, RangeParam):
+                out[name] = FloatDistribution(
+                    float(spec.low),
+                    float(spec.high),
+                    log=spec.log,
+                    step=None if spec.step is None else float(spec.step),
+                )
+        return out
 
     def grid_size(self) -> int | None:
         """Number of grid points, or None if the space is not finite."""
@@ -418,6 +502,25 @@ def _check_in(spec: RangeParam | ChoiceParam, value: Any, path: str) -> None:
             value=value,
             has_value=True,
         )
+
+
+class _IntDistribution:
+    """A (log-)uniform integer distribution with the ``rvs`` scikit-learn samples from."""
+
+    def __init__(self, low: int, high: int, log: bool) -> None:
+        self.low, self.high, self.log = low, high, log
+
+    def rvs(self, random_state: Any = None) -> int:
+        from sklearn.utils import check_random_state
+
+        rng = check_random_state(random_state)
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high + 1)))
+            return min(int(value), self.high)
+        return int(rng.randint(self.low, self.high + 1))
+
+    def __repr__(self) -> str:
+        return f"IntDistribution({self.low}, {self.high}, log={self.log})"
 
 
 def _grid_values(name: str, spec: RangeParam | ChoiceParam) -> list[Any]:

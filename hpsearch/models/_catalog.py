@@ -36,9 +36,23 @@ class ParamDef:
     high_exclusive: bool = False
     choices: tuple[str, ...] | None = None
     per_layer: bool = False
+    keras_default: bool = False  # the string "default" stands for Keras' own default
 
     def allowed(self) -> str:
         """Describe the allowed values in words, for error messages."""
+        if self.keras_default:
+            return (
+                ParamDef(
+                    self.kind,
+                    self.default,
+                    self.doc,
+                    self.low,
+                    self.high,
+                    self.high_exclusive,
+                    self.choices,
+                ).allowed()
+                + ", or default"
+            )
         if self.choices is not None:
             return "one of " + ", ".join(self.choices)
         if self.kind == "bool":
@@ -53,6 +67,8 @@ class ParamDef:
 
     def check(self, value: Any) -> bool:
         """Return True if ``value`` is allowed."""
+        if self.keras_default and value == "default":
+            return True
         if self.kind == "bool":
             return isinstance(value, bool)
         if self.kind == "str":
@@ -73,7 +89,14 @@ class ParamDef:
 
 TRAINING: dict[str, ParamDef] = {
     "optimizer": ParamDef("str", "adam", "optimizer", choices=OPTIMIZERS),
-    "learning_rate": ParamDef("float", 1e-3, "learning rate", low=1e-12, high=10.0),
+    "learning_rate": ParamDef(
+        "float",
+        1e-3,
+        "learning rate (default: the optimizer's own)",
+        low=1e-12,
+        high=10.0,
+        keras_default=True,
+    ),
     "momentum": ParamDef(
         "float", 0.9, "momentum (sgd only)", low=0.0, high=1.0, high_exclusive=True
     ),
