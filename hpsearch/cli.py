@@ -105,13 +105,13 @@ def run(
     """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
     with _guard():
         from hpsearch.config import load_study_file
-        from hpsearch.engines import run_optuna
+        from hpsearch.engines import run_study
         from hpsearch.results import best_trials
 
         study_file = load_study_file(
             study, set_ or [], n_trials=n_trials, timeout=timeout, storage=storage
         )
-        result = run_optuna(study_file, quiet=quiet)
+        result = run_study(study_file, quiet=quiet)
         if not quiet:
             best = best_trials(result)
             if best:
@@ -145,10 +145,18 @@ def validate(
             + f", validation {data.validation}, scale {data.scale}"
         )
         out.print(f"  model     {cfg.model.family}")
-        out.print("  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives))
-        out.print(
-            f"  search    sampler {sampler}, pruner {cfg.search.pruner}, seed {cfg.search.seed}"
-        )
+        search = cfg.search
+        if search.engine == "sklearn":
+            out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
+            out.print(
+                f"  search    scikit-learn {search.method}, cv {search.cv}, "
+                f"refit {search.refit}, seed {search.seed}"
+            )
+        else:
+            out.print(
+                "  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives)
+            )
+            out.print(f"  search    sampler {sampler}, pruner {search.pruner}, seed {search.seed}")
         table = Table("parameter", "values", box=None, padding=(0, 2))
         for name, text in sf.space.describe():
             table.add_row(name, text)
@@ -157,16 +165,43 @@ def validate(
         out.print(f"  grid size     {grid if grid is not None else 'infinite (continuous ranges)'}")
         n = sf.n_trials
         epochs = sf.max_epochs
-        budget = f"{n} trials" if n else "no trial limit"
-        if cfg.search.timeout:
-            budget += f", timeout {cfg.search.timeout:g}s"
+        unit = "candidates" if search.engine == "sklearn" else "trials"
+        budget = f"{n} {unit}" if n else "no trial limit"
+        if search.timeout:
+            budget += f", timeout {search.timeout:g}s"
         out.print(f"  budget        {budget}")
-        if n:
+        if search.engine == "sklearn":
+            fits = (n or 0) * search.cv + int(search.refit)
+            out.print(
+                f"  max epochs    {fits * epochs} ({n} candidates x {search.cv} folds"
+                + (" + 1 refit" if search.refit else "")
+                + f" x up to {epochs} epochs"
+                + ("; halving searches train fewer" if search.method.startswith("halving") else "")
+                + ")"
+            )
+        elif n:
             out.print(f"  max epochs    {n * epochs} ({n} trials x up to {epochs} epochs)")
         else:
             out.print(f"  max epochs    up to {epochs} per trial, until the timeout")
-        if cfg.search.enqueue:
-            out.print(f"  first trials  {len(cfg.search.enqueue)} enqueued")
+        if search.enqueue:
+            out.print(f"  first trials  {len(search.enqueue)} enqueued")
+
+
+# metrics worth showing next to the params (Optuna engine, then scikit-learn engine)
+_SHOWN_ATTRS = (
+    "val_accuracy",
+    "val_loss",
+    "accuracy",
+    "loss",
+    "params",
+    "epochs_run",
+    "train_seconds",
+    "latency",
+    "fold_scores",
+    "std_test_score",
+    "mean_fit_time",
+    "n_resources",
+)
 
 
 def _print_best(study: Any, trials: list[Any]) -> None:
@@ -179,24 +214,19 @@ def _print_best(study: Any, trials: list[Any]) -> None:
         for key, value in t.params.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
             out.print(f"    {key:<20} {text}")
-        shown = {
-            k: v
-            for k, v in t.user_attrs.items()
-            if k
-            in (
-                "val_accuracy",
-                "val_loss",
-                "accuracy",
-                "loss",
-                "params",
-                "epochs_run",
-                "train_seconds",
-                "latency",
-            )
-        }
+        shown = {k: t.user_attrs[k] for k in _SHOWN_ATTRS if k in t.user_attrs}
         for key, value in shown.items():
-            text = f"{value:.6g}" if isinstance(value, float) else str(value)
+            if isinstance(value, list):
+                text = ", ".join(f"{v:.4g}" for v in value)
+            else:
+                text = f"{value:.6g}" if isinstance(value, float) else str(value)
             out.print(f"    {key:<20} {text}")
+    refit = study.user_attrs.get("refit")
+    if refit:
+        out.print(
+            f"  refit of trial {refit['trial']} on all training data: val_accuracy "
+            f"{refit['val_accuracy']:.6g}, val_loss {refit['val_loss']:.6g}"
+        )
 
 
 @app.command()
@@ -280,6 +310,165 @@ def status(
             out.print(table)
         else:
             out.print("no studies")
+
+
+@app.command()
+def export(
+    study: StudyArg,
+    trial: Annotated[
+        int | None,
+        typer.Option("--trial", "-t", min=0, help="Trial number (default: the best trial)."),
+    ] = None,
+    out_dir: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Output folder (default: exports/STUDY-trialN)."),
+    ] = None,
+    formats: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Comma-separated: keras, savedmodel, onnx (needs hpsearch[onnx]).",
+        ),
+    ] = "keras,savedmodel",
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-train on train+validation before exporting.")
+    ] = False,
+    retrain: Annotated[
+        bool,
+        typer.Option("--retrain", help="Re-train from the stored params and seed even if kept."),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out.")] = False,
+    storage: StorageOpt = None,
+) -> None:
+    """Export a trial's model (model.keras, SavedModel, ONNX) with a model card and its
+    test-set accuracy."""
+    with _guard():
+        from hpsearch.export import export_trial
+
+        result = export_trial(
+            study,
+            storage=storage,
+            trial=trial,
+            out=out_dir,
+            formats=formats,
+            full=full,
+            retrain=retrain,
+            force=force,
+            on_message=lambda text: err.print(text, markup=False),
+        )
+        card = result.card
+        metric = card["study"]["objectives"][0]["metric"]
+        value = card["trial"]["values"].get(metric)
+        how = {"kept": "kept weights", "retrained": "re-trained", "retrained_full": "re-trained"}
+        test = card["test"]
+        val_text = f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}=?"
+        out.print(
+            f"exported trial {result.trial} of {card['study']['name']!r} "
+            f"({how[card['weights']['source']]}"
+            + (", train+validation" if card["weights"]["source"] == "retrained_full" else "")
+            + f") to {result.out}"
+        )
+        out.print(
+            f"  validation {val_text} (search)   test accuracy={test['accuracy']:.4f} "
+            f"loss={test['loss']:.4f} ({test['samples']} samples)"
+        )
+        out.print(f"  files: {', '.join(result.files)}")
+
+
+@app.command()
+def predict(
+    model_dir: Annotated[str, typer.Argument(help="A folder written by hpsearch export.")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="An .npz, .npy or .csv file, or PNG images / a folder.")
+    ],
+    key: Annotated[
+        str | None, typer.Option("--key", help="The .npz array with the inputs (default x).")
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Write a CSV with every class probability here."),
+    ] = None,
+) -> None:
+    """Print the predicted label and its probability for every input (CSV on stdout)."""
+    with _guard():
+        import csv
+
+        from hpsearch.predict import predict as run_predict
+
+        result = run_predict(model_dir, inputs, key=key)
+        if output is not None:
+            with open(output, "w", newline="", encoding="utf-8") as fh:
+                writer = csv.writer(fh)
+                writer.writerow(["input", "label", "probability", *result.class_names])
+                for name, label, probs in zip(
+                    result.names, result.labels, result.probabilities, strict=True
+                ):
+                    writer.writerow(
+                        [name, label, f"{probs.max():.6f}", *(f"{p:.6f}" for p in probs)]
+                    )
+        else:
+            out.print("input,label,probability", markup=False)
+            for name, label, probs in zip(
+                result.names, result.labels, result.probabilities, strict=True
+            ):
+                out.print(f"{name},{label},{probs.max():.6f}", markup=False)
+        summary = f"{len(result.labels)} inputs"
+        if result.accuracy is not None:
+            summary += f", accuracy={result.accuracy:.4f} against their labels"
+        if output is not None:
+            summary += f"; probabilities written to {output}"
+        (out if output is not None else err).print(summary, markup=False)
+
+
+@app.command()
+def dashboard(
+    targets: Annotated[
+        list[str],
+        typer.Argument(
+            help="Study files, study names, or dashboard definitions (dashboards/NAME.yaml)."
+        ),
+    ],
+    storage: StorageOpt = None,
+    out_dir: Annotated[
+        str | None,
+        typer.Option("--out", "-o", help="Folder for the HTML pages (default: ./dashboards)."),
+    ] = None,
+) -> None:
+    """Render an offline HTML page per study, or a comparison from a dashboard definition."""
+    with _guard():
+        from hpsearch.dashboards import render
+
+        for page in render(targets, storage=storage, out_dir=out_dir):
+            out.print(f"wrote {page.path}  ({page.title}: {page.n_trials} trials)", markup=False)
+
+
+@app.command()
+def browse(
+    study: Annotated[
+        str | None,
+        typer.Argument(help="A study file or a study name (default: every study in the storage)."),
+    ] = None,
+    storage: StorageOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes it to the network.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port (0: any free port).")
+    ] = 8080,
+) -> None:
+    """Start optuna-dashboard on a study's storage (safe while the study runs); Ctrl-C stops it."""
+    with _guard():
+        from hpsearch.browse import serve
+
+        def ready(server: Any) -> None:
+            out.print(
+                f"optuna-dashboard on {server.storage_url}\n{server.url}  (Ctrl-C to stop)",
+                markup=False,
+            )
+            sys.stdout.flush()
+
+        serve(study, storage=storage, host=host, port=port, on_ready=ready)
 
 
 app.command("ls", help="Alias of status.")(status)

@@ -90,16 +90,18 @@ def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
     import keras
 
     name = params["optimizer"]
-    lr = float(params["learning_rate"])
+    kwargs: dict[str, float] = {}
+    if params["learning_rate"] != "default":  # "default": Keras' (0.01 for SGD, else 0.001)
+        kwargs["learning_rate"] = float(params["learning_rate"])
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=lr, momentum=float(params.get("momentum", 0.0)))
+        return keras.optimizers.SGD(momentum=float(params.get("momentum", 0.0)), **kwargs)
     classes = {
         "rmsprop": keras.optimizers.RMSprop,
         "adam": keras.optimizers.Adam,
         "adamax": keras.optimizers.Adamax,
         "nadam": keras.optimizers.Nadam,
     }
-    return classes[name](learning_rate=lr)
+    return classes[name](**kwargs)
 
 
 def resolve_metric(name: str) -> Any:
@@ -192,8 +194,9 @@ def train(
     for epoch, loss in enumerate(history.get("loss", []), start=1):
         if not math.isfinite(loss):
             raise TrialFailed(f"loss became {loss} at epoch {epoch}")
-    if patience and fit.model.stop_training:
-        # EarlyStopping restored the best weights: report that epoch's metrics
+    if patience and history.get(monitor):
+        # EarlyStopping restores the best weights at the end of training, whether it
+        # stopped early or not (Keras 3): report that epoch's metrics
         best = _best_index(history.get(monitor, []), monitor_mode)
     else:
         best = epochs_run - 1

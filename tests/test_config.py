@@ -599,3 +599,24 @@ def test_every_pruner_name_builds(pruner, options, cls):
     )
     built = make_pruner(study.config.search, study.max_epochs, 1)
     assert type(built).__name__ == cls
+
+
+def test_learning_rate_default_means_keras_default():
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.training import make_optimizer
+
+    study = study_from_dict(
+        {
+            "name": "s",
+            "space": {"learning_rate": "default", "optimizer": "sgd"},
+            "search": {"n_trials": 1},
+        }
+    )
+    assert study.space.fixed["learning_rate"] == "default"
+    assert float(make_optimizer(study.space.fixed).learning_rate) == pytest.approx(0.01)
+    with pytest.raises(
+        ConfigError, match=r"space\.learning_rate: got 'fast'; allowed: .*or default"
+    ):
+        study_from_dict(
+            {"name": "s", "space": {"learning_rate": "fast"}, "search": {"n_trials": 1}}
+        )

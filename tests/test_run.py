@@ -328,7 +328,7 @@ def _postgres_up() -> bool:
 @pytest.mark.skipif(not _postgres_up(), reason="PostgreSQL not reachable on 127.0.0.1:5432")
 def test_same_study_file_runs_against_postgresql(write_study):
     name = f"pg_{os.getpid()}_{int(time.time())}"
-    path = write_study(name, search__n_trials=2)
+    path = write_study(name, search__n_trials=2, export={"keep": "none"})
     try:
         result = CliRunner().invoke(app, ["run", str(path), "--storage", POSTGRES, "-q"])
         assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import math
 import os
 import sys
 import typing
@@ -73,7 +74,16 @@ class StudyFile:
 
     @property
     def n_trials(self) -> int | None:
-        """The trial budget: ``search.n_trials``, or the grid size for a grid search."""
+        """The trial budget: ``search.n_trials``, or the grid size for a grid search.
+
+        For the scikit-learn engine: the number of candidates (grid size or ``n_iter``;
+        the first round's candidates for halving searches).
+        """
+        search = self.config.search
+        if search.engine == "sklearn":
+            if search.method in ("random", "halving_random"):
+                return search.n_iter
+            return math.prod(len(v) for v in self.space.grid(steps_required=True).values())
         if self.config.search.n_trials is not None:
             return self.config.search.n_trials
         from hpsearch.search import resolve_sampler_name
@@ -230,7 +240,6 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
 
 def _check_semantics(study: StudyFile) -> None:
     from hpsearch.data._registry import check_data_config
-    from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import check_storage_url
 
     cfg = study.config
@@ -238,6 +247,68 @@ def _check_semantics(study: StudyFile) -> None:
     if study.space.family.is_user:
         check_user_builder(cfg.model.family, study.base_dir)
     check_storage_url(study.storage)
+    if cfg.search.engine == "sklearn":
+        _check_sklearn(study)
+    else:
+        _check_optuna(study)
+    for obj in study.objectives:
+        metric = obj.keras_metric
+        if metric and ":" in metric:
+            check_user_builder(metric, study.base_dir, path="objective.metric")
+
+
+def _check_sklearn(study: StudyFile) -> None:
+    search = study.config.search
+    for name in sorted(search.optuna_only_fields):
+        raise ConfigError(
+            "applies to the optuna engine only; the sklearn engine uses method, cv, scoring, "
+            "n_iter, refit",
+            path=f"search.{name}",
+        )
+    for name in ("n_trials", "timeout"):
+        if getattr(search, name) is not None:
+            raise ConfigError(
+                "the sklearn engine's budget is the grid, or n_iter for random methods",
+                path=f"search.{name}",
+                value=getattr(search, name),
+                has_value=True,
+            )
+    if len(study.objectives) > 1:
+        raise ConfigError(
+            "the sklearn engine optimizes one score (search.scoring); use the optuna engine "
+            "for several objectives",
+            path="objective",
+        )
+    if search.method in ("grid", "halving_grid"):
+        study.space.grid(steps_required=True)
+    halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
+    if halving_epochs and study.space.dims["epochs"].searched:
+        raise ConfigError(
+            "with resource: epochs the halving search sets the epochs; fix epochs to the "
+            "most a candidate may train",
+            path="space.epochs",
+        )
+    if search.scoring is not None:
+        from sklearn.metrics import get_scorer_names
+
+        if search.scoring not in get_scorer_names():
+            raise ConfigError(
+                "not a scikit-learn scorer; e.g. accuracy, balanced_accuracy, f1_macro, "
+                "neg_log_loss (see sklearn.metrics.get_scorer_names())",
+                path="search.scoring",
+                value=search.scoring,
+                has_value=True,
+            )
+
+
+def _check_optuna(study: StudyFile) -> None:
+    from hpsearch.search import make_pruner, make_sampler
+
+    cfg = study.config
+    for name in sorted(cfg.search.sklearn_only_fields):
+        raise ConfigError(
+            "applies to the sklearn engine only (search.engine: sklearn)", path=f"search.{name}"
+        )
     make_sampler(cfg.search, study.space, len(study.objectives))
     make_pruner(cfg.search, study.max_epochs, len(study.objectives))
     if study.n_trials is None and cfg.search.timeout is None:
@@ -246,10 +317,6 @@ def _check_semantics(study: StudyFile) -> None:
         )
     for i, values in enumerate(cfg.search.enqueue):
         study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
-    for obj in study.objectives:
-        metric = obj.keras_metric
-        if metric and ":" in metric:
-            check_user_builder(metric, study.base_dir, path="objective.metric")
 
 
 def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> None:

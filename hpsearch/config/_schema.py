@@ -163,6 +163,43 @@ class SearchConfig(_Strict):
     seed: int | None = 0
     enqueue: list[dict[str, Any]] = Field(default_factory=list)
     max_consecutive_failures: int = Field(default=5, gt=0)
+    # the scikit-learn engine (search.engine: sklearn)
+    engine: Literal["optuna", "sklearn"] = "optuna"
+    method: Literal["grid", "random", "halving_grid", "halving_random"] = "grid"
+    cv: int = Field(default=5, ge=2)
+    scoring: str | None = None
+    n_iter: int = Field(default=10, gt=0)
+    refit: bool = True
+    resource: Literal["n_samples", "epochs"] = "n_samples"
+    factor: float = Field(default=3, gt=1)
+
+    def _changed(self, names: set[str]) -> set[str]:
+        """Which of ``names`` differ from their defaults.
+
+        By value, not by what the YAML spelled out: a stored study's configuration
+        lists every field.
+        """
+        fields = type(self).model_fields
+        return {
+            n for n in names if getattr(self, n) != fields[n].get_default(call_default_factory=True)
+        }
+
+    @property
+    def sklearn_only_fields(self) -> set[str]:
+        """scikit-learn settings given (they mean nothing to the Optuna engine)."""
+        return self._changed({"method", "cv", "scoring", "n_iter", "refit", "resource", "factor"})
+
+    @property
+    def optuna_only_fields(self) -> set[str]:
+        """Optuna settings given (they mean nothing to the scikit-learn engine)."""
+        return self._changed({"sampler", "sampler_options", "pruner", "pruner_options", "enqueue"})
+
+
+class ExportConfig(_Strict):
+    """Which trained models the run keeps for ``hpsearch export`` (see ``hpsearch.artifacts``)."""
+
+    keep: Literal["best", "all", "none"] = "best"
+    dir: str | None = None  # default: beside the storage file (runs.db -> runs_artifacts/)
 
 
 class StudyConfig(_Strict):
@@ -177,4 +214,5 @@ class StudyConfig(_Strict):
         default_factory=lambda: [ObjectiveConfig()], min_length=1
     )
     search: SearchConfig = Field(default_factory=SearchConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
     storage: str | None = None

@@ -73,6 +73,7 @@ def create_or_load(
     pruner: Any,
     dataset_summary: dict[str, Any],
     engine: str = ENGINE,
+    objective_names: list[str] | None = None,
 ) -> optuna.Study:
     """Create the study (or load it to resume) and record what produced it."""
     import optuna
@@ -101,7 +102,7 @@ def create_or_load(
                 "engine": engine,
                 "source": str(study_file.source) if study_file.source else None,
                 "config": study_file.config.model_dump(mode="json"),
-                "objectives": [o.metric for o in study_file.objectives],
+                "objectives": objective_names or [o.metric for o in study_file.objectives],
                 "data": dataset_summary,
             },
         )
@@ -183,6 +184,11 @@ class _Objective:
                 measure_latency=any(o.metric == "latency" for o in self.study_file.objectives),
                 on_epoch=on_epoch,
             )
+            # keep the trained weights for `hpsearch export` while the model is alive
+            # (before clear_session below); never fails the trial
+            from hpsearch.artifacts import keep_trained_model
+
+            keep_trained_model(trial, self.study_file, result)
         except optuna.TrialPruned:
             trial.set_user_attr("history", curves)
             self.consecutive_failures = 0

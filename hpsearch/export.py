@@ -1,0 +1,875 @@
+"""Export a trial as files that load with plain Keras, with a model card.
+
+``export_trial`` takes the best trial of a study (or the one named), gets its
+trained network (the weights kept by the run, see :mod:`hpsearch.artifacts`, or
+a re-training from the stored params and seed), puts the data set's scaling in
+front of it as a ``Rescaling`` layer, so that the exported model takes raw
+inputs (pixels 0..255 for MNIST), and writes into one folder:
+
+* ``model.keras``: ``keras.models.load_model("model.keras")``, compiled, ready to
+  ``predict`` or ``evaluate``;
+* ``saved_model/``: a TensorFlow SavedModel with a ``serve`` endpoint;
+* ``model.onnx`` with the optional extra (``pip install 'hpsearch[onnx]'``);
+* ``model_card.md`` and ``model_card.json``: where the model came from and how
+  good it is, including the test-set accuracy measured here. Export is the only
+  place the test split is used.
+
+The folder is built beside its final place and renamed into it at the end, so a
+failed export leaves nothing behind, and an existing folder is replaced only
+with ``force``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import importlib.metadata
+import importlib.util
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import yaml
+
+from hpsearch import __version__
+from hpsearch.exceptions import HpsearchError
+
+if TYPE_CHECKING:
+    import keras
+    import optuna
+
+    from hpsearch.config import DataConfig, StudyFile
+    from hpsearch.data import Dataset
+
+__all__ = [
+    "DEFAULT_FORMATS",
+    "FORMATS",
+    "ExportResult",
+    "check_onnx",
+    "export_trial",
+    "parse_formats",
+    "raw_test_inputs",
+]
+
+FORMATS = ("keras", "savedmodel", "onnx")
+DEFAULT_FORMATS = ("keras", "savedmodel")
+CARD_JSON = "model_card.json"
+CARD_MD = "model_card.md"
+STUDY_FILE = "study.yaml"
+MODEL_FILE = "model.keras"
+SAVED_MODEL_DIR = "saved_model"
+ONNX_FILE = "model.onnx"
+ONNX_PACKAGES = {"tf2onnx": "1.17", "onnx": None, "onnxruntime": None}
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_trial` wrote.
+
+    Attributes:
+        out: the export folder.
+        trial: the exported trial's number.
+        card: the model card (the content of ``model_card.json``).
+        files: the files and folders written, relative to ``out``.
+    """
+
+    out: Path
+    trial: int
+    card: dict[str, Any]
+    files: list[str] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ arguments
+def parse_formats(formats: str | Sequence[str]) -> list[str]:
+    """``"keras,savedmodel"`` → ``["keras", "savedmodel"]``, checked against :data:`FORMATS`.
+
+    Raises:
+        HpsearchError: an unknown format, or none at all.
+    """
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    names: list[str] = []
+    for item in items:
+        name = item.strip().lower().replace("_", "").replace("-", "")
+        name = {"tfsavedmodel": "savedmodel", "tf": "savedmodel"}.get(name, name)
+        if not name:
+            continue
+        if name not in FORMATS:
+            raise HpsearchError(
+                f"--format: got {item.strip()!r}; allowed: {', '.join(FORMATS)} "
+                "(comma-separated, e.g. keras,savedmodel)"
+            )
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise HpsearchError(f"--format: give at least one of {', '.join(FORMATS)}")
+    return names
+
+
+def check_onnx() -> None:
+    """Make sure the ONNX extra is installed (without importing it).
+
+    Raises:
+        HpsearchError: naming the missing packages and the extra to install.
+    """
+    missing = []
+    for name, minimum in ONNX_PACKAGES.items():
+        if importlib.util.find_spec(name) is None:
+            missing.append(name)
+            continue
+        if minimum is not None:
+            try:
+                version = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+            if _version_tuple(version) < _version_tuple(minimum):
+                missing.append(f"{name}>={minimum} (have {version})")
+    if missing:
+        raise HpsearchError(
+            "ONNX export needs the optional extra: pip install 'hpsearch[onnx]' "
+            f"(tf2onnx>=1.17, onnx, onnxruntime); missing: {', '.join(missing)}"
+        )
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in re.findall(r"\d+", text)[:3])
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "study"
+
+
+def _pick_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    from optuna.trial import TrialState
+
+    from hpsearch.results import best_trials
+
+    if number is None:
+        best = best_trials(study)
+        if not best:
+            raise HpsearchError(f"study {study.study_name!r} has no COMPLETE trial to export")
+        if len(best) > 1:
+            numbers = ", ".join(str(t.number) for t in best)
+            raise HpsearchError(
+                f"study {study.study_name!r} has {len(best)} Pareto-optimal trials "
+                f"({numbers}); choose one with --trial N"
+            )
+        return best[0]
+    trials = study.get_trials(deepcopy=False)
+    found = [t for t in trials if t.number == number]
+    complete = [str(t.number) for t in trials if t.state == TrialState.COMPLETE]
+    if not found:
+        raise HpsearchError(
+            f"--trial: study {study.study_name!r} has no trial {number} "
+            f"(COMPLETE trials: {', '.join(complete) or 'none'})"
+        )
+    if found[0].state != TrialState.COMPLETE:
+        raise HpsearchError(
+            f"--trial: trial {number} is {found[0].state.name}; only COMPLETE trials can be "
+            f"exported (COMPLETE trials: {', '.join(complete) or 'none'})"
+        )
+    return found[0]
+
+
+# ------------------------------------------------------------------ data
+def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray:
+    """The test split before scaling, shaped as the model's input.
+
+    Rebuilt with the registry's own loader and split, and checked: scaling it
+    must give ``dataset.x_test`` bit for bit.
+    """
+    from hpsearch.data import apply_scaling
+    from hpsearch.data._registry import DATASETS, _shape, _split
+
+    raw = DATASETS[cfg.name].load(cfg, base)
+    if raw.x_test is None or raw.y_test is None:
+        x = np.asarray(raw.x_train)
+        y = np.asarray(raw.y_train).reshape(-1)
+        _, _, x_test, _ = _split(x, y, cfg.test, cfg.seed, "test")
+    else:
+        x_test = np.asarray(raw.x_test)
+    x_test = _shape(x_test, tuple(cfg.image_shape) if cfg.image_shape else None)
+    if not np.array_equal(apply_scaling(x_test, dataset.scaling), dataset.x_test):
+        raise RuntimeError("the raw test split does not match the loaded data set (a bug)")
+    return x_test
+
+
+def _full_dataset(dataset: Dataset) -> Dataset:
+    """Train on train+validation (``--full``); validation stays for Keras' logs only."""
+    return dataclasses.replace(
+        dataset,
+        x_train=np.concatenate([dataset.x_train, dataset.x_val]),
+        y_train=np.concatenate([dataset.y_train, dataset.y_val]),
+    )
+
+
+def _scaling_layer(scaling: Mapping[str, Any]) -> keras.layers.Layer | None:
+    """The data set's scaling as a Keras layer (built-in, so plain Keras loads it)."""
+    import keras
+
+    kind = scaling.get("kind")
+    if kind == "divide":
+        return keras.layers.Rescaling(1.0 / float(scaling["value"]), name="scaling")
+    if kind == "standard":
+        # Rescaling rather than Normalization: Normalization's constants become
+        # unfed graph inputs in the ONNX export
+        std = np.asarray(scaling["std"], dtype="float32")
+        mean = np.asarray(scaling["mean"], dtype="float32")
+        return keras.layers.Rescaling(1.0 / std, offset=-mean / std, name="scaling")
+    return None
+
+
+def _describe_scaling(scaling: Mapping[str, Any]) -> str:
+    kind = scaling.get("kind")
+    if kind == "divide":
+        return f"inputs are divided by {scaling['value']:g} inside the model (a Rescaling layer)"
+    if kind == "standard":
+        return (
+            "inputs are standardised per feature, (x - mean) / std with the training split's "
+            "mean and std, inside the model (a Rescaling layer)"
+        )
+    return "no scaling: the model takes the data set's values as they are"
+
+
+def _bare(model: keras.Model) -> keras.Model:
+    """The same layers (and weights) as a new, uncompiled model: a nested model's own
+    optimizer would be saved inside model.keras and make load_model warn."""
+    import keras
+
+    return keras.Model(model.inputs, model.outputs, name=model.name)
+
+
+def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> keras.Model:
+    """Raw inputs → scaling layer → the trained network, compiled for ``evaluate``."""
+    import keras
+
+    from hpsearch.training import make_optimizer
+
+    inputs = keras.Input(shape=dataset.input_shape, name="inputs")
+    layer = _scaling_layer(dataset.scaling)
+    x = layer(inputs) if layer is not None else inputs
+    model = keras.Model(inputs, _bare(inner)(x), name=f"{inner.name}_export")
+    try:
+        optimizer: Any = make_optimizer(params)
+    except (KeyError, ValueError, TypeError):  # a user builder's own parameters
+        optimizer = "adam"
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+    """Accuracy, loss and the predicted probabilities of ``model`` on ``(x, y)``.
+
+    Accuracy is the exact share of correct predictions (Keras reports it in float32);
+    the loss is Keras' own ``evaluate`` value, which uses the softmax's logits as during
+    training (a user-compiled model whose loss does not take these labels falls back to
+    the clipped cross-entropy of the probabilities).
+    """
+    import keras
+
+    if not getattr(model, "compiled", False):
+        model.compile(loss="sparse_categorical_crossentropy")
+    probs = _predict(model, x)
+    correct = int(np.sum(probs.argmax(axis=1) == y))
+    try:
+        loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
+    except (ValueError, TypeError, KeyError):
+        loss = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
+    return {
+        "accuracy": correct / len(y),
+        "correct": correct,
+        "samples": int(len(y)),
+        "loss": loss,
+    }, probs
+
+
+def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
+# ------------------------------------------------------------------ export
+def export_trial(
+    study: str | Path,
+    *,
+    storage: str | None = None,
+    trial: int | None = None,
+    out: str | Path | None = None,
+    formats: str | Sequence[str] = DEFAULT_FORMATS,
+    full: bool = False,
+    retrain: bool = False,
+    force: bool = False,
+    on_message: Callable[[str], None] | None = None,
+) -> ExportResult:
+    """Export the best trial of a study (or trial ``trial``) with its model card.
+
+    Args:
+        study: a study file or a study name.
+        storage: a storage URL overriding the file's (or the default).
+        trial: the trial number; default: the best trial (a multi-objective study
+            with several Pareto-optimal trials needs one).
+        out: the export folder; default ``exports/<study>-trial<N>``.
+        formats: any of ``keras``, ``savedmodel``, ``onnx``.
+        full: re-train on train+validation for the trial's number of epochs.
+        retrain: re-train from the stored params and seed even if weights were kept.
+        force: replace an existing ``out``.
+        on_message: called with progress notes (re-training, warnings).
+
+    Raises:
+        HpsearchError: no such study or trial, ``out`` exists, the ONNX extra is
+            missing, or the data set cannot be loaded.
+
+    Example:
+        >>> result = export_trial("studies/quickstart.yaml", out="exports/qs")
+        >>> result.card["test"]["accuracy"]
+        0.9694
+    """
+    from hpsearch.results import _target, open_study, study_file_of
+
+    note = on_message or (lambda _msg: None)
+    fmts = parse_formats(formats)
+    if "onnx" in fmts:
+        check_onnx()
+    opened = open_study(study, storage)
+    _, storage_url = _target(study, storage)
+    frozen = _pick_trial(opened, trial)
+    out_dir = (
+        Path(out)
+        if out is not None
+        else Path("exports") / (f"{_safe_name(opened.study_name)}-trial{frozen.number}")
+    )
+    if out_dir.exists() and not force:
+        raise HpsearchError(f"{out_dir} already exists; use --force to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise HpsearchError(f"{out_dir} exists and is not a folder")
+    study_file = study_file_of(opened)
+    built = _build(opened, frozen, study_file, storage_url, full=full, retrain=retrain, note=note)
+    card = _card(opened, frozen, study_file, storage_url, built, out_dir, fmts, full=full)
+    files = _write(out_dir, built, card, fmts, force=force)
+    return ExportResult(out_dir, frozen.number, card, files)
+
+
+@dataclass
+class _Built:
+    """The network to export and what was measured on it."""
+
+    model: keras.Model
+    inner: keras.Model
+    dataset: Dataset
+    params: dict[str, Any]
+    source: str
+    artifact: Path | None
+    seed: int
+    epochs: int
+    retrain_seconds: float | None
+    validation: dict[str, float]
+    test: dict[str, float]
+    test_probs: np.ndarray
+    x_test: np.ndarray
+
+
+def _build(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    study_file: StudyFile,
+    storage_url: str,
+    *,
+    full: bool,
+    retrain: bool,
+    note: Callable[[str], None],
+) -> _Built:
+    from hpsearch.artifacts import find_artifact
+    from hpsearch.config._loader import add_search_paths
+    from hpsearch.data import load_dataset
+    from hpsearch.training import configure_tensorflow
+
+    configure_tensorflow()
+    import keras
+
+    cfg = study_file.config
+    add_search_paths(study_file.base_dir)
+    params = study_file.space.params_from_optuna(trial.params)
+    seed = int(trial.user_attrs.get("seed", (cfg.search.seed or 0) + trial.number))
+    dataset = load_dataset(cfg.data, study_file.base_dir)
+    stored = study.user_attrs.get("hpsearch", {}).get("data", {}).get("fingerprint")
+    if stored and stored != dataset.fingerprint:
+        note(
+            f"warning: the training data differ from the search's (fingerprint "
+            f"{dataset.fingerprint}, search {stored}): has the data file changed?"
+        )
+    artifact = (
+        None if (retrain or full) else find_artifact(study, trial, storage_url, cfg.export.dir)
+    )
+    inner: keras.Model | None = None
+    if artifact is not None:
+        from hpsearch.artifacts import MODEL_FILE as ARTIFACT_MODEL
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                inner = keras.models.load_model(artifact / ARTIFACT_MODEL, compile=False)
+        except Exception as exc:
+            note(f"the kept weights of trial {trial.number} do not load ({exc}); re-training")
+            artifact = None
+    retrain_seconds = None
+    epochs = int(trial.user_attrs.get("epochs_run") or params.get("epochs", 0))
+    if inner is None:
+        inner, epochs, retrain_seconds = _retrain(
+            trial, study_file, params, dataset, seed, full=full, note=note
+        )
+    source = "kept" if artifact is not None else ("retrained_full" if full else "retrained")
+    model = _wrap(inner, dataset, params)
+    validation, _ = _measure(_bare(inner), dataset.x_val, dataset.y_val)
+    x_test = raw_test_inputs(cfg.data, study_file.base_dir, dataset)
+    # what a user gets from model.keras after load_model
+    test, probs = _measure(model, x_test, dataset.y_test)
+    return _Built(
+        model,
+        inner,
+        dataset,
+        params,
+        source,
+        artifact,
+        seed,
+        epochs,
+        retrain_seconds,
+        validation,
+        test,
+        probs,
+        x_test,
+    )
+
+
+def _best_epoch(
+    trial: optuna.trial.FrozenTrial, params: Mapping[str, Any], monitor: str, mode: str
+) -> int:
+    """The epoch whose weights the trial ended with (early stopping restores the best)."""
+    history = trial.user_attrs.get("history", {}).get(monitor) or []
+    if params.get("patience") and history:
+        pick = max if mode == "max" else min
+        return history.index(pick(history)) + 1
+    return int(trial.user_attrs.get("epochs_run") or params["epochs"])
+
+
+def _retrain(
+    trial: optuna.trial.FrozenTrial,
+    study_file: StudyFile,
+    params: dict[str, Any],
+    dataset: Dataset,
+    seed: int,
+    *,
+    full: bool,
+    note: Callable[[str], None],
+) -> tuple[keras.Model, int, float]:
+    from hpsearch.exceptions import TrialFailed
+    from hpsearch.training import train
+
+    objectives = study_file.objectives
+    monitor = objectives[0].metric
+    mode = "max" if objectives[0].direction == "maximize" else "min"
+    train_params = dict(params)
+    data = dataset
+    if full:
+        # no validation data left to stop on: train as long as the trial's kept epoch
+        train_params["epochs"] = _best_epoch(trial, params, monitor, mode)
+        train_params["patience"] = 0
+        data = _full_dataset(dataset)
+        note(
+            f"re-training trial {trial.number} on train+validation "
+            f"({len(data.x_train)} samples, {train_params['epochs']} epochs, seed {seed})"
+        )
+    else:
+        note(
+            f"re-training trial {trial.number} from its params "
+            f"({len(data.x_train)} samples, up to {params.get('epochs')} epochs, seed {seed})"
+        )
+    try:
+        result = train(
+            train_params,
+            data,
+            family=study_file.config.model.family,
+            seed=seed,
+            extra_metrics=[o.keras_metric for o in objectives if o.keras_metric],
+            monitor=monitor,
+            monitor_mode=mode,
+        )
+    except TrialFailed as exc:
+        raise HpsearchError(f"re-training trial {trial.number} failed: {exc}") from None
+    return result.model, result.epochs_run, result.train_seconds
+
+
+# ------------------------------------------------------------------ card
+def _versions(fmts: Sequence[str]) -> dict[str, str]:
+    """Versions of what trained and wrote the model (modules: tensorflow-cpu is tensorflow)."""
+    import importlib
+
+    names = ["tensorflow", "keras", "optuna", "numpy", "sklearn"]
+    if "onnx" in fmts:
+        names += ["tf2onnx", "onnx", "onnxruntime"]
+    out = {"python": platform.python_version(), "hpsearch": __version__}
+    for name in names:
+        try:
+            out[name] = str(importlib.import_module(name).__version__)
+        except (ImportError, AttributeError):
+            continue
+    return out
+
+
+def _summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(expand_nested=True, print_fn=lambda text, line_break=None: lines.append(text))
+    return "\n".join(lines).strip()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _card(
+    study: optuna.Study,
+    trial: optuna.trial.FrozenTrial,
+    study_file: StudyFile,
+    storage_url: str,
+    built: _Built,
+    out_dir: Path,
+    fmts: Sequence[str],
+    *,
+    full: bool,
+) -> dict[str, Any]:
+    meta = study.user_attrs.get("hpsearch", {})
+    cfg = study_file.config
+    ds = built.dataset
+    objectives = [o.metric for o in study_file.objectives]
+    skip = {"history", "traceback", "seed", "artifact", "epochs_run", "train_seconds", "params"}
+    metrics = {
+        k: v for k, v in trial.user_attrs.items() if k not in skip and isinstance(v, int | float)
+    }
+    val_metrics = {k: v for k, v in metrics.items() if k.startswith("val_")}
+    repro = [
+        "hpsearch",
+        "export",
+        study.study_name,
+        "--storage",
+        storage_url,
+        "--trial",
+        str(trial.number),
+        "--retrain",
+        "--format",
+        ",".join(fmts),
+        "--out",
+        f"{out_dir}-retrained",
+    ]
+    if full:
+        repro.append("--full")
+    source = meta.get("source")
+    search_cmd = shlex.join(["hpsearch", "run", STUDY_FILE, "--storage", "sqlite:///reproduce.db"])
+    model = built.model
+    return _jsonable(
+        {
+            "format_version": 1,
+            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "study": {
+                "name": study.study_name,
+                "storage": storage_url,
+                "engine": meta.get("engine", "optuna"),
+                "source": source,
+                "objectives": [
+                    {"metric": o.metric, "direction": o.direction} for o in study_file.objectives
+                ],
+                "family": cfg.model.family,
+            },
+            "trial": {
+                "number": trial.number,
+                "values": dict(zip(objectives, trial.values or [], strict=False)),
+                "params": built.params,
+                "optuna_params": dict(trial.params),
+                "seed": built.seed,
+                "metrics": metrics,
+                "epochs_run": trial.user_attrs.get("epochs_run"),
+                "train_seconds": trial.user_attrs.get("train_seconds"),
+                "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
+            },
+            "weights": {
+                "source": built.source,
+                "artifact": str(built.artifact) if built.artifact else None,
+                "epochs": built.epochs,
+                "retrain_seconds": (
+                    round(built.retrain_seconds, 3) if built.retrain_seconds is not None else None
+                ),
+                "trained_on": "train+validation" if full else "train",
+            },
+            "model": {
+                "name": model.name,
+                "parameters": int(model.count_params()),
+                "trainable_parameters": int(
+                    sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+                ),
+                "input": {"name": "inputs", "shape": list(ds.input_shape), "dtype": "float32"},
+                "output": f"softmax probabilities over the {ds.num_classes} classes",
+                "summary": _summary(model),
+            },
+            "data": {
+                "name": cfg.data.name,
+                "path": cfg.data.path,
+                "subset": cfg.data.subset,
+                "label_column": cfg.data.label_column if cfg.data.name == "csv" else None,
+                "split_seed": cfg.data.seed,
+                "train": int(len(ds.x_train)) + (int(len(ds.x_val)) if full else 0),
+                "validation": int(len(ds.x_val)),
+                "test": int(len(ds.x_test)),
+                "input_shape": list(ds.input_shape),
+                "raw_dtype": str(built.x_test.dtype),
+                "class_names": ds.class_names,
+                "scaling": dict(ds.scaling),
+                "preprocessing": _describe_scaling(ds.scaling),
+                "fingerprint": ds.fingerprint,
+                "fingerprint_of_search": meta.get("data", {}).get("fingerprint"),
+            },
+            "validation": {"search": val_metrics, "export": built.validation},
+            "test": built.test,
+            "files": {},
+            "checks": {},
+            "versions": _versions(fmts),
+            "reproduce": {"export": shlex.join(repro), "search": search_cmd},
+            "config": _study_config(study, study_file),
+        }
+    )
+
+
+def _study_config(study: optuna.Study, study_file: StudyFile) -> dict[str, Any]:
+    """The configuration the search ran with (``study.yaml``): non-default values only,
+    the storage left out, a data file made absolute so the file works from anywhere."""
+    config: dict[str, Any] = study_file.config.model_dump(mode="json", exclude_defaults=True)
+    config["name"] = study.study_name
+    config.pop("storage", None)
+    path = study_file.config.data.path
+    if path:
+        from hpsearch.data._registry import _resolve
+
+        config.setdefault("data", {})["path"] = str(
+            _resolve(study_file.config.data, study_file.base_dir).resolve()
+        )
+    return config
+
+
+def _markdown(card: dict[str, Any]) -> str:
+    s, t, w, m, d = card["study"], card["trial"], card["weights"], card["model"], card["data"]
+    test, val = card["test"], card["validation"]
+
+    def num(v: Any) -> str:
+        return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+    weights = {
+        "kept": f"kept by the search ({w['artifact']})",
+        "retrained": f"re-trained at export from the stored params with seed {t['seed']}",
+        "retrained_full": (
+            f"re-trained at export on train+validation for {w['epochs']} epochs, seed {t['seed']}"
+        ),
+    }[w["source"]]
+    lines = [
+        f"# Model card: {s['name']}, trial {t['number']}",
+        "",
+        f"A `{s['family']}` classifier found by hpsearch's {s['engine']} search "
+        f"({', '.join(o['direction'] + ' ' + o['metric'] for o in s['objectives'])}).",
+        "",
+        "## Results",
+        "",
+        "| split | samples | accuracy | loss |",
+        "| --- | --- | --- | --- |",
+        f"| validation (search) | {d['validation']} | "
+        f"{num(val['search'].get('val_accuracy', '—'))} | "
+        f"{num(val['search'].get('val_loss', '—'))} |",
+        f"| validation (exported weights) | {d['validation']} | "
+        f"{num(val['export']['accuracy'])} | {num(val['export']['loss'])} |",
+        f"| **test** (measured at export) | {test['samples']} | **{num(test['accuracy'])}** | "
+        f"{num(test['loss'])} |",
+        "",
+        "The test split is used here only, never for selection."
+        + (
+            " Validation data were part of the training (`--full`)."
+            if w["source"] == "retrained_full"
+            else ""
+        ),
+        "",
+        "## Use",
+        "",
+        "```python",
+        "import keras",
+        'model = keras.models.load_model("model.keras")',
+        "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model",
+        "```",
+        "",
+        f"Input: `{m['input']['shape']}` raw values as in the data set (`{d['raw_dtype']}`); "
+        f"{d['preprocessing']}. Output: {m['output']}.",
+        f"Classes: {', '.join(str(c) for c in d['class_names'])}.",
+        "",
+        "Or: `hpsearch predict DIR INPUT` (`.npz`, `.npy`, CSV or PNG images).",
+        "",
+        "## Files",
+        "",
+        *[f"* `{name}`: {what}" for name, what in card["files"].items()],
+        "",
+        "## Training",
+        "",
+        f"* weights: {weights}",
+        f"* seed: {t['seed']}; epochs: {w['epochs']}; search training time: "
+        f"{num(t['train_seconds'])} s"
+        + (f"; re-training time: {num(w['retrain_seconds'])} s" if w["retrain_seconds"] else ""),
+        f"* parameters: {m['parameters']:,} ({m['trainable_parameters']:,} trainable)",
+        "",
+        "| parameter | value |",
+        "| --- | --- |",
+        *[f"| {k} | {num(v)} |" for k, v in t["params"].items()],
+        "",
+        "## Data",
+        "",
+        f"* data set: {d['name']}"
+        + (f" from `{d['path']}`" if d["path"] else "")
+        + (f", subset {d['subset']}" if d["subset"] else "")
+        + f"; split seed {d['split_seed']}",
+        f"* samples: {d['train']} train, {d['validation']} validation, {d['test']} test",
+        "* scaling: "
+        + (
+            f"divide by {num(d['scaling']['value'])}"
+            if "value" in d["scaling"]
+            else str(d["scaling"].get("kind"))
+        ),
+        f"* training data fingerprint (sha256 of the train and validation arrays): "
+        f"`{d['fingerprint']}`"
+        + (
+            ""
+            if d["fingerprint_of_search"] in (None, d["fingerprint"])
+            else f" (**differs** from the search's `{d['fingerprint_of_search']}`)"
+        ),
+        "",
+        "## Architecture",
+        "",
+        "```text",
+        m["summary"],
+        "```",
+        "",
+        "## Reproduce",
+        "",
+        "```bash",
+        "# re-train this model from the stored params and seed, and export it again:",
+        card["reproduce"]["export"],
+        "# or run the whole search again (same seeds: the same trials in one worker):",
+        card["reproduce"]["search"],
+        "```",
+        "",
+        "## Versions",
+        "",
+        ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------ files
+def _write(
+    out_dir: Path, built: _Built, card: dict[str, Any], fmts: Sequence[str], *, force: bool
+) -> list[str]:
+    """Write everything into a temporary sibling folder, then rename it to ``out_dir``."""
+    from hpsearch.artifacts import plain_permissions
+
+    parent = out_dir.parent
+    created = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
+    try:
+        plain_permissions(tmp)
+        files = _write_formats(tmp, built, card, fmts)
+        card["files"][STUDY_FILE] = "the study configuration searched (hpsearch run study.yaml)"
+        (tmp / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+        (tmp / CARD_MD).write_text(_markdown(card), encoding="utf-8")
+        (tmp / STUDY_FILE).write_text(
+            "# The study configuration this model was searched with (from the storage)\n"
+            + yaml.safe_dump(card["config"], sort_keys=False),
+            encoding="utf-8",
+        )
+        files += [CARD_MD, CARD_JSON, STUDY_FILE]
+        _replace(tmp, out_dir, force=force)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        for folder in created:  # the folders made for this export, innermost first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return files
+
+
+def _write_formats(
+    tmp: Path, built: _Built, card: dict[str, Any], fmts: Sequence[str]
+) -> list[str]:
+    model = built.model
+    sample = built.x_test[:256].astype("float32")
+    expected = built.test_probs[:256]
+    files: list[str] = []
+    if "keras" in fmts:
+        # a built optimizer saves all its (zero) variables, so load_model does not warn
+        # "Skipping variable loading for optimizer"
+        with contextlib.suppress(Exception):
+            model.optimizer.build(model.trainable_variables)
+        model.save(tmp / MODEL_FILE)
+        files.append(MODEL_FILE)
+        card["files"][MODEL_FILE] = "Keras 3 model: keras.models.load_model, compiled"
+    if "savedmodel" in fmts:
+        import tensorflow as tf
+
+        model.export(tmp / SAVED_MODEL_DIR, format="tf_saved_model", verbose=False)
+        # keep a reference: a temporary loaded object frees the variables serve() needs
+        loaded = tf.saved_model.load(str(tmp / SAVED_MODEL_DIR))
+        served = loaded.serve(sample).numpy()
+        card["checks"]["savedmodel_max_abs_diff"] = float(np.max(np.abs(served - expected)))
+        files.append(SAVED_MODEL_DIR + "/")
+        card["files"][SAVED_MODEL_DIR + "/"] = (
+            "TensorFlow SavedModel: tf.saved_model.load(dir).serve(x), or TF Serving"
+        )
+    if "onnx" in fmts:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.export(tmp / ONNX_FILE, format="onnx", verbose=False)
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(
+            str(tmp / ONNX_FILE), providers=["CPUExecutionProvider"]
+        )
+        name = session.get_inputs()[0].name
+        got = session.run(None, {name: sample})[0]
+        card["checks"]["onnx_max_abs_diff"] = float(np.max(np.abs(got - expected)))
+        files.append(ONNX_FILE)
+        card["files"][ONNX_FILE] = f"ONNX model for onnxruntime (input {name!r})"
+    return files
+
+
+def _replace(tmp: Path, out_dir: Path, *, force: bool) -> None:
+    if not out_dir.exists():
+        os.replace(tmp, out_dir)
+        return
+    if not force:  # appeared while we worked
+        raise HpsearchError(f"{out_dir} already exists; use --force to replace it")
+    old = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.old")
+    os.replace(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)
+    except BaseException:
+        os.replace(old, out_dir)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

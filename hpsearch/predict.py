@@ -1,0 +1,280 @@
+"""Labels and probabilities from an exported model (``hpsearch predict``).
+
+The exported model scales its inputs itself, so raw data go in as they are:
+an ``.npz`` (``x``/``x_test`` with optional ``y``/``y_test`` labels, or ``--key``),
+an ``.npy``, a CSV (one sample per row; a ``label`` column, if present, is used
+to report the accuracy) or PNG images (files or a folder). Flat rows are
+reshaped to the model's input shape, a missing channel axis is added.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpsearch.exceptions import HpsearchError
+
+__all__ = ["Predictions", "load_exported", "predict", "read_inputs"]
+
+_X_KEYS = ("x", "x_test", "inputs", "images", "X", "X_test")
+_LABEL_KEYS = {"x": "y", "x_test": "y_test", "X": "y", "X_test": "y_test", "inputs": "labels"}
+
+
+@dataclass
+class Predictions:
+    """What :func:`predict` returns.
+
+    Attributes:
+        names: one name per sample (a file name, or ``FILE[i]``).
+        labels: the predicted class names.
+        probabilities: softmax outputs, shape ``(samples, classes)``.
+        class_names: the model's classes, in output order.
+        true_labels: the labels found in the input, if any (class names).
+        accuracy: the share of correct labels, when the input had labels.
+    """
+
+    names: list[str]
+    labels: list[str]
+    probabilities: np.ndarray
+    class_names: list[str]
+    true_labels: list[str] | None = None
+    accuracy: float | None = None
+
+
+def _card(model_dir: Path) -> dict[str, Any]:
+    try:
+        card: dict[str, Any] = json.loads((model_dir / "model_card.json").read_text("utf-8"))
+        return card
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise HpsearchError(f"{model_dir}/model_card.json: not valid JSON ({exc})") from None
+
+
+def load_exported(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The model of an export folder (``model.keras``, else the SavedModel) and its card.
+
+    Returns:
+        ``(predict_fn, card)``: ``predict_fn(x)`` gives probabilities as a NumPy array.
+    """
+    from hpsearch.training import configure_tensorflow
+
+    path = Path(model_dir)
+    if not path.is_dir():
+        raise HpsearchError(f"{path}: not an export folder (run hpsearch export first)")
+    card = _card(path)
+    configure_tensorflow()
+    if (path / "model.keras").is_file():
+        import keras
+
+        model = keras.models.load_model(path / "model.keras", compile=False)
+        shape = tuple(int(d) for d in model.input_shape[1:])
+        card.setdefault("model", {}).setdefault("input", {}).setdefault("shape", list(shape))
+        return (lambda x: np.asarray(model.predict(x, batch_size=256, verbose=0))), card
+    if (path / "saved_model").is_dir():
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path / "saved_model"))
+        if "shape" not in card.get("model", {}).get("input", {}):
+            spec = loaded.serve.concrete_functions[0].structured_input_signature[0][0]
+            card.setdefault("model", {}).setdefault("input", {})["shape"] = list(spec.shape[1:])
+
+        def run(x: np.ndarray) -> np.ndarray:
+            return np.concatenate(
+                [loaded.serve(x[i : i + 256]).numpy() for i in range(0, len(x), 256)]
+            )
+
+        return run, card
+    raise HpsearchError(f"{path}: no model.keras or saved_model/ in this folder")
+
+
+# ------------------------------------------------------------------ reading
+def read_inputs(
+    inputs: Sequence[str | Path],
+    input_shape: Sequence[int],
+    *,
+    key: str | None = None,
+    label_column: str | None = None,
+) -> tuple[np.ndarray, list[str], np.ndarray | None]:
+    """Read samples from files; return ``(x, names, labels or None)``.
+
+    Raises:
+        HpsearchError: an unreadable file, an unknown kind of file, or arrays
+            that do not fit ``input_shape``.
+    """
+    paths = [Path(p) for p in inputs]
+    if not paths:
+        raise HpsearchError("give an input: an .npz, .npy, .csv, PNG images or a folder of PNGs")
+    pngs: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(q for q in p.iterdir() if q.suffix.lower() == ".png")
+            if not found:
+                raise HpsearchError(f"{p}: no .png files in this folder")
+            pngs += found
+        elif p.suffix.lower() == ".png":
+            pngs.append(p)
+    if pngs:
+        if any(not p.is_dir() and p.suffix.lower() != ".png" for p in paths):
+            raise HpsearchError("PNG images cannot be mixed with other inputs")
+        return _read_pngs(pngs, input_shape), [p.name for p in pngs], None
+    if len(paths) > 1:
+        raise HpsearchError("give one .npz, .npy or .csv file (or several PNG images)")
+    path = paths[0]
+    if not path.is_file():
+        raise HpsearchError(f"{path}: file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        x, y = _read_npz(path, key)
+    elif suffix == ".npy":
+        try:
+            x, y = np.load(path, allow_pickle=False), None
+        except (OSError, ValueError) as exc:
+            raise HpsearchError(f"{path}: cannot read as .npy ({exc})") from None
+    elif suffix in (".csv", ".txt"):
+        x, y = _read_csv(path, label_column or "label")
+    else:
+        raise HpsearchError(f"{path}: unknown kind of input; use .npz, .npy, .csv or .png")
+    x = _fit_shape(x, input_shape, str(path))
+    names = [f"{path.name}[{i}]" for i in range(len(x))]
+    return x, names, y
+
+
+def _read_npz(path: Path, key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise HpsearchError(f"{path}: cannot read as .npz ({exc})") from None
+    if key is not None:
+        if key not in arrays:
+            raise HpsearchError(f"--key: got {key!r}; {path} has: {', '.join(arrays)}")
+    else:
+        key = next((k for k in _X_KEYS if k in arrays), None)
+        if key is None and len(arrays) == 1:
+            key = next(iter(arrays))
+        if key is None:
+            raise HpsearchError(
+                f"{path}: which array are the inputs? name it with --key (has: {', '.join(arrays)})"
+            )
+    label_key = _LABEL_KEYS.get(key)
+    labels = arrays.get(label_key) if label_key else None
+    return arrays[key], labels
+
+
+def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise HpsearchError(f"{path}: empty CSV")
+    header: list[str] | None = None
+    try:
+        [float(v) for v in rows[0]]
+    except ValueError:
+        header, rows = rows[0], rows[1:]
+    col = header.index(label_column) if header and label_column in header else None
+    labels = [r[col] for r in rows] if col is not None else None
+    try:
+        x = np.asarray(
+            [[float(v) for i, v in enumerate(r) if i != col] for r in rows], dtype="float32"
+        )
+    except ValueError as exc:
+        raise HpsearchError(f"{path}: non-numeric value ({exc})") from None
+    return x, (np.asarray(labels) if labels is not None else None)
+
+
+def _read_pngs(paths: Sequence[Path], input_shape: Sequence[int]) -> np.ndarray:
+    import tensorflow as tf
+
+    shape = tuple(input_shape)
+    if len(shape) == 3:
+        height, width, channels = shape
+    elif len(shape) == 2:
+        (height, width), channels = shape, 1
+    else:
+        raise HpsearchError(f"this model takes inputs of shape {shape}, not images")
+    images = []
+    for p in paths:
+        try:
+            image = tf.io.decode_png(p.read_bytes(), channels=channels).numpy()
+        except (OSError, tf.errors.InvalidArgumentError) as exc:
+            raise HpsearchError(f"{p}: not a readable PNG ({str(exc).splitlines()[0]})") from None
+        if image.shape[:2] != (height, width):
+            raise HpsearchError(
+                f"{p}: the image is {image.shape[1]}x{image.shape[0]}; "
+                f"the model takes {width}x{height} images"
+            )
+        images.append(image.reshape(shape))
+    return np.stack(images)
+
+
+def _fit_shape(x: np.ndarray, input_shape: Sequence[int], what: str) -> np.ndarray:
+    shape = tuple(int(d) for d in input_shape)
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise HpsearchError(f"{what}: the inputs must be numbers, got dtype {x.dtype}")
+    if x.shape[1:] == shape:
+        return x
+    if x.shape == shape or (x.ndim == len(shape) - 1 and shape[-1] == 1 and x.shape == shape[:-1]):
+        return x.reshape((1, *shape))  # one sample
+    if x.ndim >= 1 and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+        return x.reshape((len(x), *shape))  # flat rows, or a missing channel axis
+    raise HpsearchError(
+        f"{what}: arrays of shape {tuple(x.shape)} do not fit the model's input {shape} "
+        "(one sample per row)"
+    )
+
+
+# ------------------------------------------------------------------ predicting
+def _label_names(y: np.ndarray, class_names: list[str]) -> list[str]:
+    values = [str(v) for v in np.asarray(y).reshape(-1).tolist()]
+    if all(v in class_names for v in values):
+        return values
+    if np.issubdtype(np.asarray(y).dtype, np.integer) and all(
+        0 <= int(v) < len(class_names) for v in np.asarray(y).reshape(-1)
+    ):
+        return [class_names[int(v)] for v in np.asarray(y).reshape(-1)]
+    return values
+
+
+def predict(
+    model_dir: str | Path,
+    inputs: Sequence[str | Path],
+    *,
+    key: str | None = None,
+) -> Predictions:
+    """Predict the class of every sample in ``inputs`` with an exported model.
+
+    Args:
+        model_dir: a folder written by ``hpsearch export``.
+        inputs: one ``.npz``/``.npy``/``.csv`` file, or PNG images / folders of them.
+        key: the ``.npz`` array holding the inputs (default ``x``, then ``x_test``).
+
+    Example:
+        >>> p = predict("exports/quickstart-trial12", ["digits_test.npz"])
+        >>> p.labels[:3], p.accuracy
+        (['6', '9', '3'], 0.9694)
+    """
+    run, card = load_exported(model_dir)
+    shape = card["model"]["input"]["shape"]
+    x, names, y = read_inputs(
+        inputs, shape, key=key, label_column=card.get("data", {}).get("label_column")
+    )
+    probs = run(x.astype("float32"))
+    class_names = [str(c) for c in card.get("data", {}).get("class_names") or range(probs.shape[1])]
+    labels = [class_names[i] for i in probs.argmax(axis=1)]
+    result = Predictions(names, labels, probs, class_names)
+    if y is not None:
+        if len(y) != len(labels):
+            raise HpsearchError(f"{len(y)} labels for {len(labels)} inputs")
+        result.true_labels = _label_names(y, class_names)
+        result.accuracy = float(
+            np.mean([a == b for a, b in zip(labels, result.true_labels, strict=True)])
+        )
+    return result
