@@ -18,7 +18,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from typing import TYPE_CHECKING  # noqa: E402
+from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from hpsearch.config import StudyConfig, StudyFile, load_study_file  # noqa: E402
 from hpsearch.exceptions import ConfigError, HpsearchError, StudyNotFoundError  # noqa: E402
@@ -35,6 +35,7 @@ __all__ = [
     "StudyNotFoundError",
     "__version__",
     "best_trials",
+    "export_trial",
     "list_studies",
     "load_study_file",
     "open_study",
@@ -53,3 +54,15 @@ def run(study: StudyFile | str, *, quiet: bool = False) -> optuna.Study:
 
     study_file = study if isinstance(study, StudyFile) else load_study_file(study)
     return run_study(study_file, quiet=quiet)
+
+
+def export_trial(study: str, **kwargs: Any) -> Any:
+    """Export a study's best trial (or ``trial=N``) as a ready-to-load Keras model with a
+    model card; see :func:`hpsearch.export.export_trial` for the options.
+
+    Example:
+        >>> result = hpsearch.export_trial("studies/quickstart.yaml", out="exports/best")
+    """
+    from hpsearch.export import export_trial as _export
+
+    return _export(study, **kwargs)

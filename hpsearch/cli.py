@@ -118,7 +118,8 @@ def run(
                 _print_best(result, best)
             out.print(
                 f"\nstorage: {study_file.storage}  study: {study_file.name}\n"
-                f"browse:  optuna-dashboard {study_file.storage}"
+                f"next:    hpsearch browse {study}   |   hpsearch dashboard {study}   |   "
+                f"hpsearch export {study}"
             )
 
 

@@ -59,6 +59,11 @@ class StudyFile:
     label: str | None = None
     """The file name as the user gave it, for messages."""
 
+    def attribute(self, exc: ConfigError) -> ConfigError:
+        """``exc`` naming this study file, unless it already names a file."""
+        where = self.label or (str(self.source) if self.source else None)
+        return exc if exc.source or where is None else exc.with_source(where)
+
     @property
     def base_dir(self) -> Path:
         """The folder relative paths in the file are resolved against."""
@@ -128,28 +133,7 @@ def load_study_file(
     """
     source = Path(path)
     label = str(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("study file not found", source=label) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the study file: {exc}", source=label) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}malformed YAML: {problem}", source=label) from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "a study file must be a mapping of keys (data, model, space, ...)",
-            source=label,
-            value=type(raw).__name__,
-            has_value=True,
-        )
+    raw = read_yaml_mapping(source, label, "study file", "data, model, space, ...")
     extra = list(overrides)
     if n_trials is not None:
         extra.append(f"search.n_trials={n_trials}")
@@ -164,6 +148,40 @@ def load_study_file(
         return study
     except ConfigError as exc:
         raise exc.with_source(label) from None
+
+
+def read_yaml_mapping(source: Path, label: str, kind: str, keys: str) -> dict[str, Any]:
+    """Read a YAML file (safe loader) that must hold a mapping; errors name the file.
+
+    Args:
+        source: the file.
+        label: the name to use in messages (as the user gave it).
+        kind: what the file is, e.g. "study file".
+        keys: the keys it usually has, for the message when it is not a mapping.
+    """
+    try:
+        text = source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{kind} not found", source=label) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the {kind}: {exc}", source=label) from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}malformed YAML: {problem}", source=label) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"a {kind} must be a mapping of keys ({keys})",
+            source=label,
+            value=type(raw).__name__,
+            has_value=True,
+        )
+    return raw
 
 
 def apply_overrides(raw: Mapping[str, Any], overrides: Sequence[str]) -> dict[str, Any]:

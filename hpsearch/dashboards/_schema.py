@@ -158,28 +158,11 @@ def load_dashboard_file(path: str | os.PathLike[str]) -> DashboardFile:
         >>> board.plots
         ['best', 'progress', 'params', 'groups', 'curves', 'importance']
     """
+    from hpsearch.config._loader import read_yaml_mapping
+
     source = Path(path)
     label = str(path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("dashboard file not found", source=label) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the dashboard file: {exc}", source=label) from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(f"{where}malformed YAML: {problem}", source=label) from None
-    if not isinstance(raw, dict):
-        raise ConfigError(
-            "a dashboard file must be a mapping of keys (title, studies, plots, ...)",
-            source=label,
-            value=type(raw).__name__,
-            has_value=True,
-        )
+    raw = read_yaml_mapping(source, label, "dashboard file", "title, studies, plots, ...")
     try:
         config = DashboardConfig.model_validate(raw)
     except ValidationError as exc:

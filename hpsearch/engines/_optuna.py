@@ -289,10 +289,7 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
         storage = open_storage(study_file.storage)
         study = create_or_load(study_file, storage, sampler, pruner, dataset.summary())
     except ConfigError as exc:
-        where = study_file.label or (str(study_file.source) if study_file.source else None)
-        if exc.source or where is None:
-            raise
-        raise exc.with_source(where) from None
+        raise study_file.attribute(exc) from None
 
     n_trials = study_file.n_trials
     timeout = cfg.search.timeout

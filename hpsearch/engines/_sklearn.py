@@ -399,10 +399,7 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
             objective_names=[_metric_name(cfg.search.scoring)],
         )
     except ConfigError as exc:
-        where = study_file.label or (str(study_file.source) if study_file.source else None)
-        if exc.source or where is None:
-            raise
-        raise exc.with_source(where) from None
+        raise study_file.attribute(exc) from None
     metric = _metric_name(cfg.search.scoring)
     n_candidates = study_file.n_trials or 0
     progress = Progress(metric, None, quiet=quiet)
