@@ -413,11 +413,14 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
         else:
             allowed = _allowed_keys(loc[:-1])
         return ConfigError(f"unknown key; allowed: {', '.join(allowed)}{more}", path=path)
-    msg = first["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    value = first.get("input")
-    has_value = kind != "missing" and not isinstance(value, dict)
+    return pydantic_error(first, path, more)
+
+
+def pydantic_error(error: Mapping[str, Any], path: str, more: str = "") -> ConfigError:
+    """One pydantic error as a ConfigError: the message, the key path and the value."""
+    msg = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    has_value = error["type"] != "missing" and not isinstance(value, dict)
     return ConfigError(
         msg[0].lower() + msg[1:] + more, path=path or None, value=value, has_value=has_value
     )

@@ -233,11 +233,6 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
         )
     if kind == "too_short" and loc == ["studies"]:
         return ConfigError("list at least one study (a study file or a study name)", path=path)
-    msg = first["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    value = first.get("input")
-    has_value = kind != "missing" and not isinstance(value, dict)
-    return ConfigError(
-        msg[0].lower() + msg[1:] + more, path=path or None, value=value, has_value=has_value
-    )
+    from hpsearch.config._loader import pydantic_error
+
+    return pydantic_error(first, path, more)
