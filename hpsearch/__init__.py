@@ -43,17 +43,19 @@ __all__ = [
 ]
 
 
-def run(study: StudyFile | str, *, quiet: bool = False) -> optuna.Study:
+def run(study: StudyFile | str, *, quiet: bool = False, workers: int | None = None) -> optuna.Study:
     """Run (or resume) a study until its budget is spent; return the Optuna study.
 
     Args:
         study: a loaded :class:`StudyFile` or the path of a study file.
         quiet: print nothing.
+        workers: worker processes on this machine (default: the file's
+            ``workers.count``, 1); they share the budget.
     """
     from hpsearch.engines import run_study
 
     study_file = study if isinstance(study, StudyFile) else load_study_file(study)
-    return run_study(study_file, quiet=quiet)
+    return run_study(study_file, quiet=quiet, workers=workers)
 
 
 def export_trial(study: str, **kwargs: Any) -> Any:

@@ -53,7 +53,7 @@ class Progress:
         self.console = console or Console(highlight=False, soft_wrap=True)
         self.counts = {"COMPLETE": 0, "PRUNED": 0, "FAIL": 0}
         self.best: float | None = None
-        self.current = ""
+        self.current: dict[str, str] = {}
         self.started = time.monotonic()
         self._live: Live | None = None
 
@@ -84,32 +84,44 @@ class Progress:
         budget = f"/{self.n_trials}" if self.n_trials else ""
         best = "—" if self.best is None else f"{self.best:.4f}"
         elapsed = time.monotonic() - self.started
-        return Text(
+        head = (
             f"trials {done}{budget} complete, {self.counts['PRUNED']} pruned, "
-            f"{self.counts['FAIL']} failed | best {self.metric} {best} | {elapsed:.0f}s | "
-            f"{self.current}"
+            f"{self.counts['FAIL']} failed | best {self.metric} {best} | {elapsed:.0f}s"
         )
+        running = [(w, t) for w, t in sorted(self.current.items()) if t]
+        if len(running) == 1 and not running[0][0]:
+            return Text(f"{head} | {running[0][1]}")
+        return Text("\n".join([head, *(f"  {w}: {t}" for w, t in running)]))
 
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._status())
 
-    def trial_started(self, number: int, params: Mapping[str, Any]) -> None:
-        self.current = f"trial {number}: starting"
+    def trial_started(self, number: int, params: Mapping[str, Any], worker: str = "") -> None:
+        self.current[worker] = f"trial {number}: starting"
         self._refresh()
 
-    def epoch(self, number: int, epoch: int, epochs: int, logs: Mapping[str, float]) -> None:
+    def epoch(
+        self,
+        number: int,
+        epoch: int,
+        epochs: int,
+        logs: Mapping[str, float],
+        worker: str = "",
+    ) -> None:
         value = logs.get(self.metric)
         shown = "" if value is None else f" {self.metric}={value:.4f}"
-        self.current = f"trial {number}: epoch {epoch}/{epochs}{shown}"
+        self.current[worker] = f"trial {number}: epoch {epoch}/{epochs}{shown}"
         self._refresh()
 
-    def trial_finished(self, trial: optuna.trial.FrozenTrial, best: float | None) -> None:
+    def trial_finished(
+        self, trial: optuna.trial.FrozenTrial, best: float | None, worker: str = ""
+    ) -> None:
         state = trial.state.name
         if state in self.counts:
             self.counts[state] += 1
         self.best = best
-        self.current = ""
+        self.current[worker] = ""
         if not self.quiet:
             attrs = trial.user_attrs
             if state == "COMPLETE":
@@ -122,17 +134,19 @@ class Progress:
             secs = attrs.get("train_seconds")
             timing = f" {secs:.1f}s" if isinstance(secs, float) else ""
             best_txt = "" if best is None else f" (best {best:.4f})"
+            who = f"[{worker}] " if worker else ""
             self.console.print(
-                f"trial {trial.number:>3} {state:<8} {outcome}{best_txt}{timing}  "
-                f"{format_params(trial.params)}"
+                f"{who}trial {trial.number:>3} {state:<8} {outcome}{best_txt}{timing}  "
+                f"{format_params(trial.params)}",
+                markup=False,
             )
         self._refresh()
 
-    def status(self, text: str) -> None:
+    def status(self, text: str, worker: str = "") -> None:
         """Replace the running part of the status line."""
-        self.current = text
+        self.current[worker] = text
         self._refresh()
 
-    def message(self, text: str) -> None:
+    def message(self, text: str, worker: str = "") -> None:
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(f"[{worker}] {text}" if worker else text, markup=False)

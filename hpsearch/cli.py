@@ -50,6 +50,18 @@ StorageOpt = Annotated[
 ]
 
 
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Worker processes on this machine (default: workers.count of the study file, 1). "
+        "TensorFlow's threads are split between them.",
+    ),
+]
+
+
 @contextmanager
 def _guard() -> Iterator[None]:
     """Turn user errors into one line on stderr and exit code 2."""
@@ -61,13 +73,15 @@ def _guard() -> Iterator[None]:
         from hpsearch.engines._optuna import StudyInterrupted
 
         if isinstance(exc, StudyInterrupted):
-            err.print(str(exc))
-            raise typer.Exit(130) from None
+            err.print(str(exc), markup=False)
+            raise typer.Exit(143 if exc.sigterm else 130) from None
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from hpsearch.exceptions import Terminated
+
         err.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
 
 
 def _version(value: bool) -> None:
@@ -100,6 +114,7 @@ def run(
         typer.Option("--timeout", min=0.001, help="Shortcut for --set search.timeout=SECONDS."),
     ] = None,
     storage: StorageOpt = None,
+    workers: WorkersOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
@@ -107,11 +122,13 @@ def run(
         from hpsearch.config import load_study_file
         from hpsearch.engines import run_study
         from hpsearch.results import best_trials
+        from hpsearch.workers import handle_sigterm
 
+        handle_sigterm()
         study_file = load_study_file(
             study, set_ or [], n_trials=n_trials, timeout=timeout, storage=storage
         )
-        result = run_study(study_file, quiet=quiet)
+        result = run_study(study_file, quiet=quiet, workers=workers)
         if not quiet:
             best = best_trials(result)
             if best:
@@ -121,6 +138,94 @@ def run(
                 f"next:    hpsearch browse {study}   |   hpsearch dashboard {study}   |   "
                 f"hpsearch export {study}"
             )
+
+
+@app.command()
+def worker(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    workers: WorkersOpt = None,
+    set_: SetOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+) -> None:
+    """Join a study from this machine and work until its budget is spent.
+
+    Start one on every machine that shares the storage (PostgreSQL for several
+    machines): the study is created by whoever starts first, every worker takes
+    trials from the same queue, and the study stops at exactly n_trials.
+    STUDY is a study file, or the name of a study already in the storage.
+    """
+    with _guard():
+        from hpsearch.workers import handle_sigterm, run_parallel
+
+        handle_sigterm()
+        study_file = _study_file_for(study, storage, set_ or [])
+        run_parallel(
+            study_file, workers or study_file.config.workers.count, role="worker", quiet=quiet
+        )
+
+
+@app.command()
+def retry(
+    study: StudyArg,
+    storage: StorageOpt = None,
+    trials: Annotated[
+        str | None,
+        typer.Option("--trials", help="Only these trial numbers, e.g. 3,7,12."),
+    ] = None,
+    queue_only: Annotated[
+        bool,
+        typer.Option("--queue-only", help="Queue the copies and return; workers run them."),
+    ] = False,
+    workers: WorkersOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
+) -> None:
+    """Run failed trials again with the same params (each one once).
+
+    A retried trial no longer counts toward the budget; its copy does. With
+    workers.checkpoints, a copy continues from the last epoch the failed trial
+    finished.
+    """
+    with _guard():
+        from hpsearch.engines import retry_failed, run_study
+        from hpsearch.workers import handle_sigterm
+
+        handle_sigterm()
+        study_file = _study_file_for(study, storage, [])
+        numbers = _parse_numbers(trials)
+        queued = retry_failed(study_file, numbers)
+        if not queued:
+            out.print("no failed trials to retry")
+            return
+        out.print(f"queued {len(queued)} failed trial(s) again: {', '.join(map(str, queued))}")
+        if not queue_only:
+            run_study(study_file, quiet=quiet, workers=workers)
+
+
+def _parse_numbers(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise HpsearchError(f"--trials: got {text!r}; allowed: trial numbers like 3,7,12") from None
+
+
+def _study_file_for(study: str, storage: str | None, overrides: list[str]) -> Any:
+    """A study file, or the configuration stored with a study of that name."""
+    from pathlib import Path
+
+    from hpsearch.config import load_study_file
+
+    if Path(study).suffix in (".yaml", ".yml") or Path(study).is_file():
+        return load_study_file(study, overrides, storage=storage)
+    from hpsearch.config._loader import apply_overrides, study_from_dict
+    from hpsearch.results import open_study, study_file_of
+
+    stored = study_file_of(open_study(study, storage))
+    raw = stored.config.model_dump(mode="json")
+    raw["storage"] = storage or stored.storage
+    return study_from_dict(apply_overrides(raw, overrides), source=stored.source)
 
 
 @app.command()

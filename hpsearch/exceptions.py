@@ -67,3 +67,7 @@ class TrialFailed(Exception):
 
     The trial is recorded as FAIL with this reason; the study goes on.
     """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the running trial is failed cleanly and re-queued."""

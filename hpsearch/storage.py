@@ -57,9 +57,19 @@ def check_storage_url(url: str) -> None:
 
 
 def open_storage(
-    url: str, *, create: bool = True, heartbeat: bool = True
+    url: str,
+    *,
+    create: bool = True,
+    heartbeat: bool = True,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
 ) -> optuna.storages.BaseStorage:
     """Open (and with ``create``, initialise) the storage at ``url``.
+
+    With ``heartbeat``, an RDB storage beats every ``heartbeat_interval`` seconds
+    for a running trial; a trial silent for ``grace_period`` seconds is failed
+    and re-queued with the same params (journal storages get the same from
+    ``hpsearch.workers``).
 
     Raises:
         ConfigError: the URL is malformed, its driver is missing, or (with
@@ -103,8 +113,8 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
         hb = {
-            "heartbeat_interval": HEARTBEAT_INTERVAL,
-            "grace_period": GRACE_PERIOD,
+            "heartbeat_interval": heartbeat_interval,
+            "grace_period": grace_period,
             "heartbeat_stale_trial_callback": retry,
         }
     try:

@@ -128,6 +128,16 @@ class _EpochCallback:
 
         return EpochCallback()
 
+    @staticmethod
+    def with_model(hook: Callable[[keras.Model, int], None]) -> keras.callbacks.Callback:
+        import keras
+
+        class ModelCallback(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+                hook(self.model, epoch + 1)
+
+        return ModelCallback()
+
 
 def train(
     params: Mapping[str, Any],
@@ -140,8 +150,16 @@ def train(
     monitor_mode: str = "max",
     measure_latency: bool = False,
     on_epoch: EpochHook | None = None,
+    initial_model: keras.Model | None = None,
+    initial_epoch: int = 0,
+    on_epoch_model: Callable[[keras.Model, int], None] | None = None,
 ) -> TrainResult:
     """Build, compile and fit one model on ``dataset``.
+
+    ``initial_model`` (compiled, from a checkpoint) continues training after
+    ``initial_epoch`` finished epochs; ``on_epoch_model(model, epoch)`` runs after
+    ``on_epoch`` at every epoch's end (checkpoints). The history and metrics
+    returned cover the epochs trained by this call.
 
     Raises:
         TrialFailed: the model could not be built, ran out of memory, or its
@@ -154,11 +172,14 @@ def train(
 
     from hpsearch.models import build_model
 
-    keras.utils.set_random_seed(seed)
-    try:
-        model = build_model(family, params, dataset.input_shape, dataset.num_classes)
-    except (ValueError, TypeError) as exc:
-        raise TrialFailed(f"model could not be built: {exc}") from exc
+    keras.utils.set_random_seed(seed + initial_epoch)
+    if initial_model is not None:
+        model = initial_model
+    else:
+        try:
+            model = build_model(family, params, dataset.input_shape, dataset.num_classes)
+        except (ValueError, TypeError) as exc:
+            raise TrialFailed(f"model could not be built: {exc}") from exc
     if not getattr(model, "compiled", False):
         model.compile(
             optimizer=make_optimizer(params),
@@ -175,6 +196,8 @@ def train(
         )
     if on_epoch is not None:
         callbacks.append(_EpochCallback.make(on_epoch))
+    if on_epoch_model is not None:
+        callbacks.append(_EpochCallback.with_model(on_epoch_model))
     start = time.perf_counter()
     try:
         fit = model.fit(
@@ -183,6 +206,7 @@ def train(
             validation_data=(dataset.x_val, dataset.y_val),
             batch_size=int(params["batch_size"]),
             epochs=int(params["epochs"]),
+            initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=0,
         )
@@ -190,8 +214,8 @@ def train(
         raise TrialFailed(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    epochs_run = len(history.get("loss", []))
-    for epoch, loss in enumerate(history.get("loss", []), start=1):
+    epochs_run = initial_epoch + len(history.get("loss", []))
+    for epoch, loss in enumerate(history.get("loss", []), start=initial_epoch + 1):
         if not math.isfinite(loss):
             raise TrialFailed(f"loss became {loss} at epoch {epoch}")
     if patience and history.get(monitor):
@@ -199,7 +223,7 @@ def train(
         # stopped early or not (Keras 3): report that epoch's metrics
         best = _best_index(history.get(monitor, []), monitor_mode)
     else:
-        best = epochs_run - 1
+        best = len(history.get("loss", [])) - 1
     metrics = {k: v[best] for k, v in history.items() if v}
     result = TrainResult(model, history, metrics, int(model.count_params()), epochs_run, seconds)
     if measure_latency:

@@ -372,7 +372,9 @@ def test_too_many_failures_in_a_row_stop_the_run(write_study, tmp_path):
     assert result.exit_code == 2
     assert "2 trials failed in a row" in result.output and "loss became nan" in result.output
     study = optuna.load_study(study_name="study", storage=f"sqlite:///{tmp_path / 'hpsearch.db'}")
-    assert [t.state for t in study.trials] == [TrialState.FAIL] * 2
+    states = [t.state for t in study.trials]
+    # the rest of the budget stays queued (WAITING) for a later run
+    assert states == [TrialState.FAIL] * 2 + [TrialState.WAITING] * 8
 
 
 def test_resuming_with_a_changed_space_warns(write_study, storage_url, capsys):

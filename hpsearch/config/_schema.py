@@ -202,6 +202,18 @@ class ExportConfig(_Strict):
     dir: str | None = None  # default: beside the storage file (runs.db -> runs_artifacts/)
 
 
+class WorkersConfig(_Strict):
+    """Worker processes, heartbeats and checkpoints (see ``hpsearch.workers``)."""
+
+    count: int = Field(default=1, ge=1)  # local worker processes (`run --workers N`)
+    recycle_after: int = Field(default=20, ge=1)  # trials per process before it is replaced
+    threads: int | None = Field(default=None, ge=1)  # TensorFlow threads per worker
+    heartbeat_interval: int = Field(default=30, ge=1)  # seconds between heartbeats
+    grace_period: int = Field(default=120, ge=2)  # a silent RUNNING trial is failed after this
+    checkpoints: bool = False  # save every epoch, so a retried trial resumes from it
+    checkpoint_dir: str | None = None  # default: beside the storage (share it across hosts)
+
+
 class StudyConfig(_Strict):
     """A whole study file."""
 
@@ -215,4 +227,5 @@ class StudyConfig(_Strict):
     )
     search: SearchConfig = Field(default_factory=SearchConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
     storage: str | None = None

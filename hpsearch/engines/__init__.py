@@ -7,14 +7,22 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.engines._optuna import StudyInterrupted, budget_spent, run_optuna
+from hpsearch.engines._optuna import StudyInterrupted, run_optuna
+from hpsearch.engines._queue import budget_spent
 
 if TYPE_CHECKING:
     import optuna
 
     from hpsearch.config import StudyFile
 
-__all__ = ["StudyInterrupted", "budget_spent", "run_optuna", "run_sklearn", "run_study"]
+__all__ = [
+    "StudyInterrupted",
+    "budget_spent",
+    "retry_failed",
+    "run_optuna",
+    "run_sklearn",
+    "run_study",
+]
 
 
 def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
@@ -27,8 +35,57 @@ def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     return _run(study_file, quiet=quiet)
 
 
-def run_study(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
-    """Run a study with the engine its file names."""
+def run_study(
+    study_file: StudyFile, *, quiet: bool = False, workers: int | None = None
+) -> optuna.Study:
+    """Run a study with the engine its file names.
+
+    Args:
+        workers: worker processes (default ``workers.count``); with more than one,
+            see :func:`hpsearch.workers.run_parallel`.
+    """
+    n = workers or study_file.config.workers.count
+    if n > 1:
+        from hpsearch.workers import run_parallel
+
+        return run_parallel(study_file, n, quiet=quiet)
     if study_file.config.search.engine == "sklearn":
         return run_sklearn(study_file, quiet=quiet)
     return run_optuna(study_file, quiet=quiet)
+
+
+def retry_failed(study_file: StudyFile, numbers: list[int] | None = None) -> list[int]:
+    """Queue a copy of every failed trial (or of trials ``numbers``) not retried yet.
+
+    Returns:
+        The numbers of the trials queued again.
+
+    Raises:
+        HpsearchError: a trial in ``numbers`` does not exist or did not fail.
+    """
+    from optuna.trial import TrialState
+
+    from hpsearch.engines._queue import requeue, retried
+    from hpsearch.exceptions import HpsearchError
+    from hpsearch.results import open_study
+
+    study = open_study(study_file.name, study_file.storage)
+    if study.user_attrs.get("hpsearch", {}).get("engine") == "sklearn":
+        raise HpsearchError("retry works on optuna-engine studies; re-run a sklearn study instead")
+    trials = study.get_trials(deepcopy=False)
+    done = retried(trials)
+    by_number = {t.number: t for t in trials}
+    for n in numbers or ():
+        t = by_number.get(n)
+        if t is None or t.state != TrialState.FAIL:
+            state = "no such trial" if t is None else f"it is {t.state.name}"
+            raise HpsearchError(
+                f"--trials: trial {n} cannot be retried ({state}); only FAIL trials can"
+            )
+    queued = []
+    for t in trials:
+        wanted = numbers is None or t.number in numbers
+        if t.state == TrialState.FAIL and t.number not in done and wanted:
+            requeue(study, t)
+            queued.append(t.number)
+    return queued

@@ -2,14 +2,18 @@
 every epoch is reported as an intermediate value, every trial lands in storage.
 
 Budget: ``n_trials`` counts trials that finished (COMPLETE, PRUNED, or FAIL for a
-reason of their own). Trials stopped by Ctrl-C or by a dead worker do not count,
-and their parameters are run again, so a resumed study ends with exactly
+reason of their own). The unspent budget waits in the storage as queued slots
+(``hpsearch.engines._queue``), so any number of workers stop at exactly
+``n_trials``. Trials stopped by Ctrl-C, SIGTERM or a dead worker do not count:
+a copy with the same params is queued, so a resumed study ends with exactly
 ``n_trials`` finished trials and nothing repeated.
 """
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
 import traceback
 from collections.abc import Mapping
@@ -17,7 +21,23 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch import __version__
 from hpsearch._progress import Progress
-from hpsearch.exceptions import ConfigError, HpsearchError, TrialFailed
+from hpsearch.engines._queue import (
+    INTERRUPTED,
+    WORKER_ATTR,
+    BudgetExhausted,
+    Heartbeat,
+    budget_spent,
+    counts_toward_budget,
+    fail_stale_trials,
+    first_of_chain,
+    only_queued_trials,
+    reap_dead_workers,
+    requeue,
+    stored_budget,
+    top_up,
+    worker_id,
+)
+from hpsearch.exceptions import ConfigError, HpsearchError, Terminated, TrialFailed
 
 if TYPE_CHECKING:
     import optuna
@@ -25,30 +45,24 @@ if TYPE_CHECKING:
     from hpsearch.config import StudyFile
     from hpsearch.data import Dataset
 
-__all__ = ["ENGINE", "budget_spent", "run_optuna"]
+__all__ = [
+    "ENGINE",
+    "StudyInterrupted",
+    "budget_spent",
+    "counts_toward_budget",
+    "open_run",
+    "run_optuna",
+    "work",
+]
 
 ENGINE = "optuna"
-INTERRUPTED = "interrupted"
+POLL_SECONDS = 2.0
 
 
 class StudyInterrupted(HpsearchError):
-    """The user pressed Ctrl-C; the running trial was marked FAIL (interrupted)."""
+    """Ctrl-C or SIGTERM; the running trial was marked FAIL (interrupted) and re-queued."""
 
-
-def counts_toward_budget(trial: optuna.trial.FrozenTrial) -> bool:
-    """Whether a finished trial used up one unit of ``n_trials``."""
-    from optuna.trial import TrialState
-
-    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
-        return True
-    if trial.state == TrialState.FAIL:
-        return "fail_reason" in trial.user_attrs and not trial.user_attrs.get(INTERRUPTED)
-    return False
-
-
-def budget_spent(study: optuna.Study) -> int:
-    """How many trials of the budget a study has used."""
-    return sum(counts_toward_budget(t) for t in study.get_trials(deepcopy=False))
+    sigterm = False
 
 
 def best_value(study: optuna.Study) -> float | None:
@@ -76,16 +90,40 @@ def create_or_load(
     objective_names: list[str] | None = None,
 ) -> optuna.Study:
     """Create the study (or load it to resume) and record what produced it."""
+    study, _ = create_or_join(
+        study_file, storage, sampler, pruner, dataset_summary, engine, objective_names
+    )
+    return study
+
+
+def create_or_join(
+    study_file: StudyFile,
+    storage: Any,
+    sampler: Any,
+    pruner: Any,
+    dataset_summary: dict[str, Any],
+    engine: str = ENGINE,
+    objective_names: list[str] | None = None,
+) -> tuple[optuna.Study, bool]:
+    """Create the study, or load it if it exists; True if this call created it.
+
+    When several workers start at once, the storage's unique study name decides
+    which one creates it.
+    """
     import optuna
 
-    study = optuna.create_study(
-        storage=storage,
-        study_name=study_file.name,
-        sampler=sampler,
-        pruner=pruner,
-        directions=study_file.directions,  # type: ignore[arg-type]
-        load_if_exists=True,
-    )
+    kwargs: dict[str, Any] = {
+        "storage": storage,
+        "study_name": study_file.name,
+        "sampler": sampler,
+        "pruner": pruner,
+    }
+    try:
+        study = optuna.create_study(directions=study_file.directions, **kwargs)  # type: ignore[arg-type]
+        created = True
+    except optuna.exceptions.DuplicatedStudyError:
+        study = optuna.load_study(**kwargs)
+        created = False
     wanted = [d.upper() for d in study_file.directions]
     have = [d.name for d in study.directions]
     if wanted != have:
@@ -94,7 +132,7 @@ def create_or_load(
             f"{', '.join(have).lower()}; choose another name or storage",
             path="objective",
         )
-    if "hpsearch" not in study.user_attrs:
+    if created or "hpsearch" not in study.user_attrs:
         study.set_user_attr(
             "hpsearch",
             {
@@ -106,7 +144,7 @@ def create_or_load(
                 "data": dataset_summary,
             },
         )
-    return study
+    return study, created
 
 
 def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
@@ -120,18 +158,55 @@ def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
     ]
 
 
-def _requeue(study: optuna.Study, study_file: StudyFile) -> int:
-    """Queue the params of interrupted trials again (once each); return how many."""
+def _requeue_interrupted(study: optuna.Study) -> int:
+    """Queue interrupted trials that were not re-queued yet (their worker could not)."""
     from optuna.trial import TrialState
 
+    from hpsearch.engines._queue import retried
+
     trials = study.get_trials(deepcopy=False)
-    done = {t.user_attrs.get("retry_of") for t in trials}
+    done = retried(trials)
     n = 0
     for t in trials:
         if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED) and t.number not in done:
-            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            requeue(study, t)
             n += 1
     return n
+
+
+class _Checkpoint:
+    """Per-epoch checkpoints of one retry chain (``workers.checkpoints``)."""
+
+    def __init__(self, study_file: StudyFile, study_name: str, chain: int) -> None:
+        from hpsearch.artifacts import artifacts_root, trial_artifact_dir
+
+        cfg = study_file.config
+        root = artifacts_root(study_file.storage, cfg.workers.checkpoint_dir or cfg.export.dir)
+        self.dir = trial_artifact_dir(root / "checkpoints", study_name, chain)
+
+    def load(self) -> tuple[Any, int, dict[str, list[float]]] | None:
+        """(model, epochs done, history) of the last finished epoch, if any."""
+        meta_file = self.dir / "artifact.json"
+        if not meta_file.exists():
+            return None
+        import keras
+
+        from hpsearch.artifacts import MODEL_FILE
+
+        try:
+            meta = json.loads(meta_file.read_text(encoding="utf-8"))
+            model = keras.models.load_model(self.dir / MODEL_FILE)
+        except Exception:  # unreadable (custom objects, half-written): start afresh
+            return None
+        return model, int(meta["epoch"]), meta["history"]
+
+    def save(self, model: Any, epoch: int, history: Mapping[str, list[float]]) -> None:
+        from hpsearch.artifacts import save_atomically
+
+        save_atomically(model, self.dir, {"epoch": epoch, "history": dict(history)})
+
+    def remove(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class _Objective:
@@ -147,18 +222,35 @@ class _Objective:
         self.single = len(objectives) == 1
         self.extra_metrics = [o.keras_metric for o in objectives if o.keras_metric]
         self.seed = study_file.config.search.seed or 0
+        self.worker = worker_id()
+        self.workers = study_file.config.workers
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        trial.set_user_attr(WORKER_ATTR, self.worker)
+        frozen = trial.study._storage.get_trial(trial._trial_id)
+        with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
+            return self._run(trial, frozen)
+
+    def _run(self, trial: optuna.Trial, frozen: optuna.trial.FrozenTrial) -> float | list[float]:
         import optuna
 
         from hpsearch.training import train
 
         params = self.study_file.space.suggest(trial)
-        seed = self.seed + trial.number
+        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
         trial.set_user_attr("seed", seed)
         epochs = int(params["epochs"])
         curves: dict[str, list[float]] = {}
         self.progress.trial_started(trial.number, params)
+
+        checkpoint = resume = None
+        if self.workers.checkpoints:
+            chain = first_of_chain(frozen)
+            checkpoint = _Checkpoint(self.study_file, trial.study.study_name, chain)
+            if "retry_history" in frozen.system_attrs:
+                resume = checkpoint.load()
+                if resume is not None and resume[1] >= epochs:  # nothing left to train
+                    resume = None
 
         def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
             for key, item in logs.items():
@@ -171,8 +263,20 @@ class _Objective:
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
+        initial_model, initial_epoch = None, 0
+        if resume is not None:
+            initial_model, initial_epoch, done = resume
+            trial.set_user_attr("resumed_from_epoch", initial_epoch)
+            self.progress.message(
+                f"trial {trial.number}: resuming at epoch {initial_epoch + 1} from the checkpoint "
+                f"of trial {trial.user_attrs.get('retry_of', first_of_chain(frozen))}"
+            )
+
         direction = self.study_file.objectives[0].direction
         try:
+            if resume is not None:  # the curves and reports of the lost trial first
+                for epoch in range(initial_epoch):
+                    on_epoch(epoch + 1, {k: v[epoch] for k, v in done.items() if epoch < len(v)})
             result = train(
                 params,
                 self.dataset,
@@ -183,6 +287,13 @@ class _Objective:
                 monitor_mode="max" if direction == "maximize" else "min",
                 measure_latency=any(o.metric == "latency" for o in self.study_file.objectives),
                 on_epoch=on_epoch,
+                initial_model=initial_model,
+                initial_epoch=initial_epoch,
+                on_epoch_model=(
+                    None
+                    if checkpoint is None
+                    else lambda model, epoch: checkpoint.save(model, epoch, curves)
+                ),
             )
             # keep the trained weights for `hpsearch export` while the model is alive
             # (before clear_session below); never fails the trial
@@ -192,9 +303,11 @@ class _Objective:
         except optuna.TrialPruned:
             trial.set_user_attr("history", curves)
             self.consecutive_failures = 0
+            if checkpoint is not None:
+                checkpoint.remove()
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted by the user (Ctrl-C)")
+            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM)")
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr("history", curves)
             raise
@@ -204,12 +317,16 @@ class _Objective:
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             trial.set_user_attr("history", curves)
+            if checkpoint is not None:
+                checkpoint.remove()
             raise TrialFailed(reason) from exc
         finally:
             import keras
 
             # free_memory=False: gc.collect() per trial slows long runs (see STACK.md)
             keras.backend.clear_session(free_memory=False)
+        if checkpoint is not None:
+            checkpoint.remove()
         self.consecutive_failures = 0
         metrics = result.metrics
         for key, value in metrics.items():
@@ -217,7 +334,7 @@ class _Objective:
         trial.set_user_attr("params", result.param_count)
         trial.set_user_attr("epochs_run", result.epochs_run)
         trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
-        trial.set_user_attr("history", result.history)
+        trial.set_user_attr("history", curves if resume is not None else result.history)
         if result.latency_ms is not None:
             trial.set_user_attr("latency", result.latency_ms)
         values = []
@@ -237,6 +354,8 @@ class _Objective:
 
 def _check_metrics(study_file: StudyFile) -> None:
     """Resolve custom Keras metrics before anything is written."""
+    if not any(obj.keras_metric for obj in study_file.objectives):
+        return
     from hpsearch.training import configure_tensorflow, resolve_metric
 
     configure_tensorflow()
@@ -262,12 +381,17 @@ def _check_metrics(study_file: StudyFile) -> None:
                 ) from None
 
 
-def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
-    """Run (or resume) a study until its budget is spent.
+def open_run(
+    study_file: StudyFile, *, role: str = "run", progress: Progress | None = None
+) -> tuple[optuna.Study, Dataset]:
+    """Check the study file, create or join the study, and queue its budget.
+
+    Args:
+        role: ``run`` sets the budget (queues slots up to ``n_trials``); ``worker``
+            joins a study and leaves its budget as stored (unless it creates it).
 
     Raises:
-        StudyInterrupted: on Ctrl-C, after the running trial was marked FAIL.
-        HpsearchError: bad input, or too many trials failed in a row.
+        ConfigError: bad input; nothing was written.
     """
     import optuna
 
@@ -286,21 +410,46 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
         dataset = load_dataset(cfg.data, study_file.base_dir)
         sampler = make_sampler(cfg.search, study_file.space, len(study_file.objectives))
         pruner = make_pruner(cfg.search, study_file.max_epochs, len(study_file.objectives))
-        storage = open_storage(study_file.storage)
-        study = create_or_load(study_file, storage, sampler, pruner, dataset.summary())
+        storage = open_storage(
+            study_file.storage,
+            heartbeat_interval=cfg.workers.heartbeat_interval,
+            grace_period=cfg.workers.grace_period,
+        )
+        study, created = create_or_join(study_file, storage, sampler, pruner, dataset.summary())
     except ConfigError as exc:
         raise study_file.attribute(exc) from None
 
-    n_trials = study_file.n_trials
-    timeout = cfg.search.timeout
-    spent = budget_spent(study)
-    if not study.get_trials(deepcopy=False):
+    if created:
         for values in cfg.search.enqueue:
             study.enqueue_trial(study_file.space.to_optuna_params(values, path="search.enqueue"))
-    requeued = _requeue(study, study_file)
+    n_trials = study_file.n_trials
+    if not created and role == "worker":
+        # the creator queues the budget right after creating the study
+        deadline = time.monotonic() + 60
+        while stored_budget(study) is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if stored_budget(study) is not None or n_trials is None:
+            return study, dataset
+    reap_dead_workers(study)
+    _requeue_interrupted(study)
+    if n_trials is not None:
+        stored = stored_budget(study)
+        if stored is None or n_trials > stored or created:
+            top_up(study, n_trials)
+        elif n_trials < stored and progress is not None:
+            progress.message(
+                f"note: study {study.study_name!r} has a budget of {stored} trials; this run "
+                f"stops after {n_trials} (queued slots stay for later runs and workers)"
+            )
+    return study, dataset
 
-    progress = Progress(study_file.objectives[0].metric, n_trials, quiet=quiet)
-    progress.set_counts(study, best_value(study))
+
+def _announce(
+    study: optuna.Study, study_file: StudyFile, dataset: Dataset, progress: Progress
+) -> None:
+    spent = budget_spent(study)
+    n_trials = study_file.n_trials
+    timeout = study_file.config.search.timeout
     drift = config_drift(study, study_file)
     if drift:
         progress.message(
@@ -311,7 +460,6 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
         progress.message(
             f"resuming study {study.study_name!r}: {spent} of "
             f"{n_trials or '∞'} trials already finished"
-            + (f", re-running {requeued} interrupted" if requeued else "")
         )
     else:
         progress.message(
@@ -320,36 +468,128 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
             + f", data {dataset.name} ({len(dataset.x_train)} train / "
             f"{len(dataset.x_val)} validation), storage {study_file.storage}"
         )
+
+
+def work(
+    study: optuna.Study,
+    study_file: StudyFile,
+    dataset: Dataset,
+    progress: Progress,
+    *,
+    deadline: float | None = None,
+    max_trials: int | None = None,
+    limit: int | None = None,
+) -> str:
+    """Run trials of ``study`` in this process until there is nothing left to do.
+
+    Args:
+        deadline: ``time.time()`` after which no new trial starts.
+        max_trials: stop after this many trials (a worker process is recycled).
+        limit: stop once the study has this many finished trials.
+
+    Returns:
+        Why it stopped: ``done`` (budget spent), ``timeout`` or ``recycle``.
+
+    Raises:
+        StudyInterrupted: Ctrl-C or SIGTERM; the running trial was re-queued.
+        HpsearchError: ``search.max_consecutive_failures`` trials failed in a row.
+    """
+    from optuna.trial import TrialState
+
+    budgeted = study_file.n_trials is not None
+    if budgeted:
+        only_queued_trials(study)
     objective = _Objective(study_file, dataset, progress)
-    max_failures = cfg.search.max_consecutive_failures
+    max_failures = study_file.config.search.max_consecutive_failures
+    grace = study_file.config.workers.grace_period
 
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         progress.trial_finished(trial, best_value(study))
 
-    start = time.monotonic()
+    ran = 0
+    while True:
+        if deadline is not None and time.time() >= deadline:
+            return "timeout"
+        if max_trials is not None and ran >= max_trials:
+            return "recycle"
+        if limit is not None and budget_spent(study) >= limit:
+            return "done"
+        try:
+            study.optimize(
+                objective,
+                n_trials=1,
+                catch=(TrialFailed,),
+                callbacks=[on_trial_end],
+                gc_after_trial=False,
+            )
+            ran += 1
+        except BudgetExhausted:
+            # every slot is finished or running; a running trial whose worker dies is
+            # re-queued (heartbeat or dead pid), so wait for the running ones
+            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            if not running:
+                return "done"
+            reap_dead_workers(study)
+            fail_stale_trials(study, grace)
+            progress.status(f"waiting for {len(running)} trial(s) running in other workers")
+            time.sleep(POLL_SECONDS)
+            continue
+        except KeyboardInterrupt as exc:
+            _requeue_own_interrupted(study, objective.worker)
+            interrupted = StudyInterrupted(
+                "interrupted: the running trial is marked FAIL (interrupted) and queued again; "
+                "run the same command again to resume"
+            )
+            interrupted.sigterm = isinstance(exc, Terminated)
+            raise interrupted from None
+        if objective.consecutive_failures >= max_failures:
+            raise HpsearchError(
+                f"{max_failures} trials failed in a row (last: "
+                f"{study.trials[-1].user_attrs.get('fail_reason', '?')}); stopping. "
+                "Raise search.max_consecutive_failures to go on"
+            )
+
+
+def _requeue_own_interrupted(study: optuna.Study, worker: str) -> None:
+    """Queue the copy of the trial this worker was running when it was interrupted."""
+    from optuna.trial import TrialState
+
+    from hpsearch.engines._queue import retried
+
+    trials = study.get_trials(deepcopy=False)
+    done = retried(trials)
+    for t in trials:
+        if (
+            t.state == TrialState.FAIL
+            and t.user_attrs.get(INTERRUPTED)
+            and t.user_attrs.get(WORKER_ATTR) == worker
+            and t.number not in done
+        ):
+            requeue(study, t)
+
+
+def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
+    """Run (or resume) a study in this process until its budget is spent.
+
+    Raises:
+        StudyInterrupted: on Ctrl-C, after the running trial was marked FAIL.
+        HpsearchError: bad input, or too many trials failed in a row.
+    """
+    from hpsearch.training import configure_tensorflow
+
+    progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
+    study, dataset = open_run(study_file, progress=progress)
+    configure_tensorflow(study_file.config.workers.threads)
+    progress.set_counts(study, best_value(study))
+    _announce(study, study_file, dataset, progress)
+    timeout = study_file.config.search.timeout
     with progress:
-        while n_trials is None or spent < n_trials:
-            remaining = None if timeout is None else timeout - (time.monotonic() - start)
-            if remaining is not None and remaining <= 0:
-                break
-            try:
-                study.optimize(
-                    objective,
-                    n_trials=1,
-                    catch=(TrialFailed,),
-                    callbacks=[on_trial_end],
-                    gc_after_trial=False,
-                )
-            except KeyboardInterrupt:
-                raise StudyInterrupted(
-                    "interrupted: the running trial is marked FAIL (interrupted) and will be "
-                    "re-run; run the same command again to resume"
-                ) from None
-            if objective.consecutive_failures >= max_failures:
-                raise HpsearchError(
-                    f"{max_failures} trials failed in a row (last: "
-                    f"{study.trials[-1].user_attrs.get('fail_reason', '?')}); stopping. "
-                    "Raise search.max_consecutive_failures to go on"
-                )
-            spent = budget_spent(study)
+        work(
+            study,
+            study_file,
+            dataset,
+            progress,
+            deadline=None if timeout is None else time.time() + timeout,
+            limit=study_file.n_trials,
+        )
     return study

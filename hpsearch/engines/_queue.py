@@ -1,0 +1,324 @@
+"""The trial queue that makes a budget exact across workers, and crash recovery.
+
+A study with ``n_trials`` keeps its unspent budget as WAITING trials in the
+storage (*slots*). A worker only ever pops a slot; it never creates a trial of
+its own (:func:`only_queued_trials`), so any number of workers on any number
+of machines stop at exactly ``n_trials`` finished trials. Popping is atomic in
+every Optuna storage (``set_trial_state_values(RUNNING)`` succeeds for one
+caller only).
+
+A trial that did not finish for a reason of its own goes back to the queue as
+a copy with the same params (:func:`requeue`):
+
+* Ctrl-C or SIGTERM: the worker re-queues it before it exits;
+* a local worker process that died: its supervisor, or the next worker on the
+  same host, sees the dead pid (:func:`reap_dead_workers`);
+* a worker on another machine that died: RDB storages (SQLite, PostgreSQL,
+  MySQL) use Optuna's heartbeats and ``RetryHeartbeatStaleTrialCallback``;
+  journal storages (file, Redis) get the same from :class:`Heartbeat` and
+  :func:`fail_stale_trials`.
+
+Retries are linked like Optuna's callback links them: ``system_attrs`` hold
+``failed_trial`` (the first trial of the chain) and ``retry_history``; the user
+attribute ``retry_of`` names the trial a copy replaces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = [
+    "BudgetExhausted",
+    "Heartbeat",
+    "budget_spent",
+    "counts_toward_budget",
+    "fail_and_requeue",
+    "fail_stale_trials",
+    "only_queued_trials",
+    "reap_dead_workers",
+    "requeue",
+    "slots_in_use",
+    "top_up",
+    "worker_id",
+]
+
+INTERRUPTED = "interrupted"
+WORKER_ATTR = "worker"
+BUDGET_ATTR = "hpsearch_budget"
+HEARTBEAT_ATTR = "hpsearch:heartbeat"
+
+
+class BudgetExhausted(Exception):
+    """No queued trial is left to run: the budget is spent or taken by running trials."""
+
+
+def worker_id(pid: int | None = None) -> str:
+    """``host:pid`` of a worker process (stored on each trial it runs)."""
+    return f"{socket.gethostname()}:{pid or os.getpid()}"
+
+
+# ----------------------------------------------------------------- the budget
+def retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
+    """Numbers of the trials that have been re-queued."""
+    out: set[int] = set()
+    for t in trials:
+        out.update(t.system_attrs.get("retry_history", ()))
+        if "retry_of" in t.user_attrs:
+            out.add(int(t.user_attrs["retry_of"]))
+    return out
+
+
+def counts_toward_budget(
+    trial: optuna.trial.FrozenTrial, retried_numbers: set[int] | frozenset[int] = frozenset()
+) -> bool:
+    """Whether a finished trial used up one unit of ``n_trials``.
+
+    COMPLETE and PRUNED trials do; a FAIL does when it failed for a reason of its
+    own (``fail_reason``: NaN loss, out of memory...) and was not re-queued.
+    Interrupted trials and trials of dead workers do not: their copy runs instead.
+    """
+    from optuna.trial import TrialState
+
+    if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
+        return True
+    if trial.state == TrialState.FAIL:
+        return (
+            "fail_reason" in trial.user_attrs
+            and not trial.user_attrs.get(INTERRUPTED)
+            and trial.number not in retried_numbers
+        )
+    return False
+
+
+def budget_spent(study: optuna.Study) -> int:
+    """How many trials of the budget a study has finished."""
+    trials = study.get_trials(deepcopy=False)
+    done = retried(trials)
+    return sum(counts_toward_budget(t, done) for t in trials)
+
+
+def slots_in_use(trials: list[optuna.trial.FrozenTrial]) -> int:
+    """Finished trials that count, plus RUNNING and WAITING ones (each will count)."""
+    from optuna.trial import TrialState
+
+    done = retried(trials)
+    return sum(
+        counts_toward_budget(t, done) or t.state in (TrialState.RUNNING, TrialState.WAITING)
+        for t in trials
+    )
+
+
+def top_up(study: optuna.Study, n_trials: int) -> int:
+    """Queue empty slots until the study holds ``n_trials``; return how many were added.
+
+    Slots are WAITING trials without params or ``fixed_params``, so every sampler
+    (the grid sampler too) samples them as if they were new trials.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    missing = n_trials - slots_in_use(study.get_trials(deepcopy=False))
+    for _ in range(missing):
+        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
+    study.set_user_attr(BUDGET_ATTR, n_trials)
+    return max(missing, 0)
+
+
+def stored_budget(study: optuna.Study) -> int | None:
+    value = study.user_attrs.get(BUDGET_ATTR)
+    return int(value) if value is not None else None
+
+
+def only_queued_trials(study: optuna.Study) -> None:
+    """Make ``study.ask()`` pop a queued slot or raise :class:`BudgetExhausted`.
+
+    Optuna's ``ask`` pops a WAITING trial if there is one and otherwise creates a
+    new trial; the second path would overshoot the budget when two workers race
+    for the last slot. New trials made from a template (``enqueue_trial``,
+    ``add_trial``, the retry callback) are still allowed.
+    """
+    storage = study._storage  # the storage object the study itself calls
+    create = storage.create_new_trial
+
+    def create_new_trial(study_id: int, template_trial: Any = None) -> int:
+        if template_trial is None:
+            raise BudgetExhausted
+        return create(study_id, template_trial)
+
+    storage.create_new_trial = create_new_trial  # type: ignore[method-assign]
+
+
+# ----------------------------------------------------------------- retries
+def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Queue a copy of ``trial`` with the same params (and seed)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    system_attrs: dict[str, Any] = {"failed_trial": trial.number, **trial.system_attrs}
+    system_attrs.pop(HEARTBEAT_ATTR, None)
+    system_attrs["retry_history"] = [*system_attrs.get("retry_history", []), trial.number]
+    user_attrs: dict[str, Any] = {"retry_of": trial.number}
+    if "seed" in trial.user_attrs:
+        user_attrs["seed"] = trial.user_attrs["seed"]
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            user_attrs=user_attrs,
+            system_attrs=system_attrs,
+        )
+    )
+
+
+def first_of_chain(trial: optuna.trial.FrozenTrial) -> int:
+    """The number of the first trial of a retry chain (the trial itself if not a retry)."""
+    return int(trial.system_attrs.get("failed_trial", trial.number))
+
+
+def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Fail a RUNNING trial that nobody runs any more and queue its copy.
+
+    Returns False when another process got there first (the trial had finished).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "lost", reason)
+        if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+            return False
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    requeue(study, trial)
+    return True
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is dead too
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def reap_dead_workers(study: optuna.Study, pids: Iterable[int] | None = None) -> list[int]:
+    """Fail and re-queue RUNNING trials of dead worker processes on this host.
+
+    Args:
+        pids: only these processes (a supervisor's dead children); default: every
+            process of this host that no longer exists.
+
+    Returns:
+        The numbers of the trials re-queued.
+    """
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    wanted = set(pids) if pids is not None else None
+    out = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = str(t.user_attrs.get(WORKER_ATTR, ""))
+        whose_host, _, pid_text = who.rpartition(":")
+        if whose_host != host or not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if (
+            (wanted is None or pid in wanted)
+            and not _pid_alive(pid)
+            and fail_and_requeue(study, t, f"worker process {pid} on {host} died")
+        ):
+            out.append(t.number)
+    return out
+
+
+# ----------------------------------------------------------------- heartbeats (journal)
+def uses_rdb_heartbeats(study: optuna.Study) -> bool:
+    from optuna.storages._heartbeat import is_heartbeat_enabled
+
+    return is_heartbeat_enabled(study._storage)
+
+
+class Heartbeat:
+    """Beat for a running trial of a journal storage (RDB storages beat by themselves)."""
+
+    def __init__(self, study: optuna.Study, trial_id: int, interval: float) -> None:
+        self.study = study
+        self.trial_id = trial_id
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hpsearch-heartbeat", daemon=True)
+
+    def _beat(self) -> None:
+        self.study._storage.set_trial_system_attr(self.trial_id, HEARTBEAT_ATTR, time.time())
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            with contextlib.suppress(Exception):  # the trial finished meanwhile
+                self._beat()
+
+    @classmethod
+    @contextlib.contextmanager
+    def around(cls, study: optuna.Study, trial_id: int, interval: float) -> Iterator[None]:
+        """Beat while the block runs (nothing to do on RDB storages)."""
+        if uses_rdb_heartbeats(study):
+            yield
+            return
+        beat = cls(study, trial_id, interval)
+        beat._beat()
+        beat._thread.start()
+        try:
+            yield
+        finally:
+            beat._stop.set()
+            beat._thread.join()
+
+
+def fail_stale_trials(study: optuna.Study, grace_period: float) -> list[int]:
+    """Fail and re-queue RUNNING trials whose heartbeat is older than ``grace_period``.
+
+    RDB storages: Optuna's own check (its retry callback re-queues). Journal
+    storages: the :class:`Heartbeat` timestamps.
+    """
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    if uses_rdb_heartbeats(study):
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        return sorted(before - after)
+    out = []
+    now = time.time()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        last = t.system_attrs.get(HEARTBEAT_ATTR)
+        if last is None and t.datetime_start is not None:
+            last = t.datetime_start.timestamp()
+        if (
+            last is not None
+            and now - float(last) > grace_period
+            and fail_and_requeue(study, t, f"no heartbeat for {now - float(last):.0f}s")
+        ):
+            out.append(t.number)
+    return out

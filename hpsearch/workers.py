@@ -1,0 +1,378 @@
+"""Parallel workers: ``hpsearch run --workers N`` and ``hpsearch worker``.
+
+The supervisor (this process) creates or joins the study and queues its budget,
+then starts N worker processes. Each worker imports TensorFlow and loads the
+data once, uses ``cores // N`` TensorFlow threads, runs trials until the study's
+queue is empty, and is replaced after ``workers.recycle_after`` trials (Keras
+leaks a few MB per model). Workers report to the supervisor as JSON lines on
+their stdout; the supervisor shows every worker's progress together.
+
+A worker that dies (SIGKILL, out of memory) has its trial failed and re-queued
+at once, and is replaced. Ctrl-C and SIGTERM are forwarded to the workers, which
+fail their trials as interrupted, re-queue them and exit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any
+
+from hpsearch._progress import Progress
+from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
+
+if TYPE_CHECKING:
+    import optuna
+
+    from hpsearch.config import StudyFile
+
+__all__ = ["Terminated", "exit_code", "handle_sigterm", "run_parallel"]
+
+RECYCLE_EXIT = 3
+ERROR_EXIT = 2
+STOP_WAIT_SECONDS = 60.0
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this process (main thread only)."""
+
+    def raise_terminated(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_terminated)
+
+
+def exit_code(exc: BaseException) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM (the shell's convention)."""
+    return 143 if isinstance(exc, Terminated) or getattr(exc, "sigterm", False) else 130
+
+
+# ----------------------------------------------------------------- worker side
+class _EventProgress(Progress):
+    """A worker's progress, sent to the supervisor as JSON lines."""
+
+    def __init__(self, metric: str, stream: IO[str]) -> None:
+        super().__init__(metric, None, quiet=True)
+        self.stream = stream
+
+    def _send(self, **event: Any) -> None:
+        self.stream.write(json.dumps(event, default=str) + "\n")
+        self.stream.flush()
+
+    def __enter__(self) -> _EventProgress:
+        return self
+
+    def set_counts(self, study: optuna.Study, best: float | None) -> None:
+        pass
+
+    def trial_started(self, number: int, params: Mapping[str, Any], worker: str = "") -> None:
+        self._send(ev="start", n=number)
+
+    def epoch(
+        self, number: int, epoch: int, epochs: int, logs: Mapping[str, float], worker: str = ""
+    ) -> None:
+        self._send(ev="epoch", n=number, e=epoch, of=epochs, v=logs.get(self.metric))
+
+    def trial_finished(
+        self, trial: optuna.trial.FrozenTrial, best: float | None, worker: str = ""
+    ) -> None:
+        attrs = {
+            k: trial.user_attrs[k]
+            for k in ("epochs_run", "fail_reason", "train_seconds")
+            if k in trial.user_attrs
+        }
+        self._send(
+            ev="done",
+            n=trial.number,
+            state=trial.state.name,
+            values=trial.values,
+            params=trial.params,
+            attrs=attrs,
+            best=best,
+        )
+
+    def status(self, text: str, worker: str = "") -> None:
+        self._send(ev="status", text=text)
+
+    def message(self, text: str, worker: str = "") -> None:
+        self._send(ev="msg", text=text)
+
+
+def _worker_main(spec_text: str) -> int:
+    """One worker process (``python -m hpsearch.workers SPEC``)."""
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.engines._optuna import StudyInterrupted, open_run, work
+    from hpsearch.training import configure_tensorflow
+
+    handle_sigterm()
+    spec = json.loads(spec_text)
+    events = sys.stdout
+    sys.stdout = sys.stderr  # anything else a library prints stays out of the event stream
+    try:
+        source = Path(spec["source"]) if spec.get("source") else None
+        study_file = study_from_dict(spec["config"], source=source)
+        configure_tensorflow(spec["threads"])
+        progress = _EventProgress(study_file.objectives[0].metric, events)
+        study, dataset = open_run(study_file, role="worker")
+        why = work(
+            study,
+            study_file,
+            dataset,
+            progress,
+            deadline=spec.get("deadline"),
+            max_trials=spec["recycle_after"],
+            limit=spec.get("limit"),
+        )
+    except StudyInterrupted as exc:
+        return exit_code(exc)
+    except KeyboardInterrupt as exc:  # outside a trial: nothing to re-queue
+        return exit_code(exc)
+    except HpsearchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ERROR_EXIT
+    return RECYCLE_EXIT if why == "recycle" else 0
+
+
+# ----------------------------------------------------------------- supervisor side
+class _Child:
+    def __init__(self, label: str, spec: str, events: queue.Queue[tuple[str, str | None]]) -> None:
+        self.label = label
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "hpsearch.workers", spec],
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            start_new_session=True,  # signals come from the supervisor, once
+        )
+        self.thread = threading.Thread(target=self._read, args=(events,), daemon=True)
+        self.thread.start()
+
+    def _read(self, events: queue.Queue[tuple[str, str | None]]) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            events.put((self.label, line))
+        events.put((self.label, None))
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signum)
+
+
+class _Supervisor:
+    def __init__(
+        self,
+        study: optuna.Study,
+        study_file: StudyFile,
+        progress: Progress,
+        n_workers: int,
+        spec: dict[str, Any],
+    ) -> None:
+        self.study = study
+        self.study_file = study_file
+        self.progress = progress
+        self.n_workers = n_workers
+        self.spec = spec
+        self.deadline: float | None = spec.get("deadline")
+        self.events: queue.Queue[tuple[str, str | None]] = queue.Queue()
+        self.children: dict[str, _Child] = {}
+        self.crashes = 0
+        self.errors: list[str] = []
+        self.stopping = False
+
+    def spawn(self, label: str) -> None:
+        self.children[label] = _Child(label, json.dumps(self.spec), self.events)
+
+    def run(self) -> None:
+        for i in range(self.n_workers):
+            self.spawn(f"w{i + 1}")
+        try:
+            self._loop()
+        except KeyboardInterrupt as exc:
+            self.stop(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+            raise
+        if self.errors and self.crashes > 2 * self.n_workers:
+            raise HpsearchError(self.errors[-1])
+
+    def _loop(self) -> None:
+        while self.children:
+            try:
+                label, line = self.events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if line is None:
+                self._exited(label)
+            else:
+                self._event(label, line)
+
+    def _event(self, label: str, line: str) -> None:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            ev = None
+        if not isinstance(ev, dict) or "ev" not in ev:
+            sys.stdout.write(line)
+            return
+        kind = ev["ev"]
+        p = self.progress
+        if kind == "start":
+            p.trial_started(ev["n"], {}, worker=label)
+        elif kind == "epoch":
+            logs = {} if ev.get("v") is None else {p.metric: ev["v"]}
+            p.epoch(ev["n"], ev["e"], ev["of"], logs, worker=label)
+        elif kind == "done":
+            from optuna.trial import TrialState
+
+            trial = SimpleNamespace(
+                number=ev["n"],
+                state=TrialState[ev["state"]],
+                values=ev.get("values"),
+                params=ev.get("params") or {},
+                user_attrs=ev.get("attrs") or {},
+            )
+            p.trial_finished(trial, ev.get("best"), worker=label)  # type: ignore[arg-type]
+        elif kind == "status":
+            p.status(ev["text"], worker=label)
+        elif kind == "msg":
+            p.message(ev["text"], worker=label)
+
+    def _exited(self, label: str) -> None:
+        from hpsearch.engines._queue import reap_dead_workers
+
+        child = self.children.pop(label)
+        rc = child.proc.wait()
+        self.progress.status("", worker=label)
+        late = self.deadline is not None and time.time() >= self.deadline
+        if rc == RECYCLE_EXIT:
+            if not self.stopping and not late:
+                self.spawn(label)
+        elif rc in (0, 130, 143, -signal.SIGINT, -signal.SIGTERM):
+            return
+        elif rc == ERROR_EXIT:
+            self.errors.append(f"worker {label} stopped with an error (see above)")
+        else:  # killed or crashed mid-trial: fail and re-queue its trial, replace it
+            lost = reap_dead_workers(self.study, [child.proc.pid])
+            self.crashes += 1
+            what = f"; trial {', '.join(map(str, lost))} queued again" if lost else ""
+            self.progress.message(
+                f"worker {label} (pid {child.proc.pid}) died with exit code {rc}{what}"
+            )
+            if self.crashes > 2 * self.n_workers:
+                self.errors.append(f"{self.crashes} worker processes died; stopping")
+            elif not self.stopping and not late:
+                self.spawn(label)
+
+    def stop(self, signum: int) -> None:
+        """Forward ``signum`` to the workers and wait for them to re-queue their trials."""
+        from hpsearch.engines._queue import reap_dead_workers
+
+        self.stopping = True
+        self.progress.message(
+            f"stopping: {len(self.children)} worker(s) fail their running trials cleanly"
+        )
+        for child in self.children.values():
+            child.signal(signum)
+        end = time.monotonic() + STOP_WAIT_SECONDS
+        while self.children and time.monotonic() < end:
+            try:
+                label, line = self.events.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                break
+            if line is None:
+                self._exited(label)
+            else:
+                self._event(label, line)
+        for child in self.children.values():  # still running: kill, then re-queue for them
+            child.signal(signal.SIGKILL)
+            child.proc.wait()
+            reap_dead_workers(self.study, [child.proc.pid])
+        self.children.clear()
+
+
+def run_parallel(
+    study_file: StudyFile,
+    n_workers: int,
+    *,
+    role: str = "run",
+    quiet: bool = False,
+) -> optuna.Study:
+    """Run a study with ``n_workers`` worker processes on this machine.
+
+    Args:
+        role: ``run`` sets the study's budget to the file's ``n_trials``; ``worker``
+            joins a study and works on its stored budget.
+
+    Raises:
+        StudyInterrupted: Ctrl-C or SIGTERM; the workers' trials were re-queued.
+        HpsearchError: bad input, or workers kept failing.
+    """
+    from hpsearch.engines._optuna import StudyInterrupted, _announce, best_value, open_run
+
+    if study_file.config.search.engine == "sklearn":
+        raise ConfigError(
+            "the sklearn engine runs in one process; parallel workers need the optuna engine",
+            path="workers.count",
+            value=n_workers,
+            has_value=True,
+        )
+    cfg = study_file.config
+    progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
+    study, dataset = open_run(study_file, role=role, progress=progress)
+    progress.set_counts(study, best_value(study))
+    _announce(study, study_file, dataset, progress)
+    threads = cfg.workers.threads or max(1, (os.cpu_count() or 1) // n_workers)
+    config = cfg.model_dump(mode="json")
+    config["name"] = study_file.name
+    config["storage"] = study_file.storage
+    timeout = cfg.search.timeout
+    spec = {
+        "config": config,
+        "source": str(study_file.source) if study_file.source else None,
+        "threads": threads,
+        "deadline": None if timeout is None else time.time() + timeout,
+        "recycle_after": cfg.workers.recycle_after,
+        "limit": study_file.n_trials if role == "run" else None,
+    }
+    progress.message(
+        f"{n_workers} worker process(es), {threads} TensorFlow thread(s) each, "
+        f"recycled every {cfg.workers.recycle_after} trials"
+    )
+    supervisor = _Supervisor(study, study_file, progress, n_workers, spec)
+    with progress:
+        try:
+            supervisor.run()
+        except KeyboardInterrupt as exc:
+            interrupted = StudyInterrupted(
+                "interrupted: running trials are marked FAIL (interrupted) and queued again; "
+                "run the same command again to resume"
+            )
+            interrupted.sigterm = isinstance(exc, Terminated)
+            raise interrupted from None
+    if supervisor.errors and not _finished(study, study_file):
+        raise HpsearchError(supervisor.errors[-1])
+    return study
+
+
+def _finished(study: optuna.Study, study_file: StudyFile) -> bool:
+    from hpsearch.engines._queue import budget_spent
+
+    n = study_file.n_trials
+    return n is not None and budget_spent(study) >= n
+
+
+if __name__ == "__main__":
+    from hpsearch.workers import _worker_main as main  # the module proper, not __main__
+
+    sys.exit(main(sys.argv[1]))
