@@ -44,14 +44,25 @@ def resolve_sampler_name(search: SearchConfig, n_objectives: int) -> str:
 
 
 def make_sampler(
-    search: SearchConfig, space: SearchSpace, n_objectives: int
+    search: SearchConfig, space: SearchSpace, n_objectives: int, *, worker: int | None = None
 ) -> optuna.samplers.BaseSampler:
-    """Build the Optuna sampler a study file asks for."""
+    """Build the Optuna sampler a study file asks for.
+
+    ``worker`` (a number unique to one worker process of a parallel run: see
+    ``hpsearch.workers``) offsets the seed, so that workers do not propose the
+    same params, and makes TPE a constant liar (it treats running trials as bad,
+    so workers spread out). Grid and QMC samplers keep the seed: they share one
+    sequence through the storage.
+    """
     import optuna
 
     name = resolve_sampler_name(search, n_objectives)
     opts: dict[str, Any] = dict(search.sampler_options)
     seed = search.seed
+    if worker is not None and name not in ("grid", "qmc"):
+        seed = None if seed is None else (seed + worker) % 2**32
+        if name == "tpe":
+            opts.setdefault("constant_liar", True)
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "random": optuna.samplers.RandomSampler,

@@ -23,12 +23,14 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
 from hpsearch._progress import Progress
+from hpsearch.engines._queue import worker_id
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
 
 if TYPE_CHECKING:
@@ -124,7 +126,7 @@ def _worker_main(spec_text: str) -> int:
         study_file = study_from_dict(spec["config"], source=source)
         configure_tensorflow(spec["threads"])
         progress = _EventProgress(study_file.objectives[0].metric, events)
-        study, dataset = open_run(study_file, role="worker")
+        study, dataset = open_run(study_file, role="worker", worker=spec["worker"])
         why = work(
             study,
             study_file,
@@ -189,9 +191,15 @@ class _Supervisor:
         self.crashes = 0
         self.errors: list[str] = []
         self.stopping = False
+        self.spawned = 0
 
     def spawn(self, label: str) -> None:
-        self.children[label] = _Child(label, json.dumps(self.spec), self.events)
+        self.spawned += 1
+        # every process samples with its own seed, unique across machines too (workers
+        # on other hosts start their own supervisors): parallel runs are not repeatable
+        unique = zlib.crc32(f"{worker_id()}:{self.spawned}:{time.time_ns()}".encode())
+        spec = {**self.spec, "worker": unique}
+        self.children[label] = _Child(label, json.dumps(spec), self.events)
 
     def run(self) -> None:
         for i in range(self.n_workers):

@@ -32,3 +32,16 @@ def compiled(params: dict[str, Any]) -> keras.Model:
     )
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+def flaky(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> keras.Model:
+    """A small MLP that cannot be built while ``FLAKY_FAIL=1`` and units is odd."""
+    import os
+
+    if os.environ.get("FLAKY_FAIL") == "1" and int(params["units"]) % 2:
+        raise RuntimeError("flaky: odd units refused while FLAKY_FAIL=1")
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(int(params["units"]), activation="relu")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)

@@ -382,13 +382,18 @@ def _check_metrics(study_file: StudyFile) -> None:
 
 
 def open_run(
-    study_file: StudyFile, *, role: str = "run", progress: Progress | None = None
+    study_file: StudyFile,
+    *,
+    role: str = "run",
+    progress: Progress | None = None,
+    worker: int | None = None,
 ) -> tuple[optuna.Study, Dataset]:
     """Check the study file, create or join the study, and queue its budget.
 
     Args:
         role: ``run`` sets the budget (queues slots up to ``n_trials``); ``worker``
             joins a study and leaves its budget as stored (unless it creates it).
+        worker: the number of this worker process in a parallel run (seeds its sampler).
 
     Raises:
         ConfigError: bad input; nothing was written.
@@ -408,7 +413,9 @@ def open_run(
         # everything that can reject the study happens before any file is written
         _check_metrics(study_file)
         dataset = load_dataset(cfg.data, study_file.base_dir)
-        sampler = make_sampler(cfg.search, study_file.space, len(study_file.objectives))
+        sampler = make_sampler(
+            cfg.search, study_file.space, len(study_file.objectives), worker=worker
+        )
         pruner = make_pruner(cfg.search, study_file.max_epochs, len(study_file.objectives))
         storage = open_storage(
             study_file.storage,

@@ -1,0 +1,300 @@
+"""Parallel workers with real processes and real databases (issue: workers, crashes).
+
+Each test starts ``hpsearch`` as separate processes, as a user would, and checks
+what ends up in the storage: exactly ``n_trials`` COMPLETE trials, no trial run
+twice, and every lost trial re-run with its params.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+import sqlalchemy
+import yaml
+from conftest import small_study
+from optuna.trial import TrialState
+
+POSTGRES = "postgresql://127.0.0.1:5432/test"
+HPSEARCH = [sys.executable, "-m", "hpsearch"]
+
+
+@pytest.fixture
+def postgres() -> Any:
+    """The project's PostgreSQL (it runs on every machine of this project, CI included)."""
+    engine = sqlalchemy.create_engine(POSTGRES)
+    with engine.connect():
+        pass
+    names: list[str] = []
+    yield names
+    for name in names:
+        with contextlib.suppress(KeyError):
+            optuna.delete_study(study_name=name, storage=POSTGRES)
+
+
+def _study(tmp_path: Path, name: str, **changes: Any) -> Path:
+    data = small_study(**changes)
+    data["name"] = name
+    data.setdefault("export", {"keep": "none"})
+    # continuous params: two identical param sets mean a trial was run twice
+    data["space"]["dropout"] = {"low": 0.0, "high": 0.3}
+    data["search"]["sampler"] = "tpe"
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _start(*args: str, cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*HPSEARCH, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen[str], timeout: float = 300) -> tuple[str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return out, err
+
+
+def _wait_for(what: Callable[[], Any], timeout: float = 120, every: float = 0.2) -> Any:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = what()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what.__doc__ or what}")
+
+
+def _trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+
+
+def _running(name: str, storage: str, min_epoch: int = 1) -> list[optuna.trial.FrozenTrial]:
+    """RUNNING trials that finished at least ``min_epoch`` epochs."""
+    try:
+        trials = _trials(name, storage)
+    except KeyError:  # not created yet
+        return []
+    return [
+        t
+        for t in trials
+        if t.state == TrialState.RUNNING and len(t.intermediate_values) >= min_epoch
+    ]
+
+
+def _assert_exact_budget(trials: list[optuna.trial.FrozenTrial], n: int) -> None:
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == n, [(t.number, t.state.name) for t in trials]
+    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers))
+    params = [tuple(sorted(t.params.items())) for t in complete]
+    assert len(params) == len(set(params)), "two COMPLETE trials ran the same params"
+
+
+def _pid_of(trial: optuna.trial.FrozenTrial) -> int:
+    return int(str(trial.user_attrs["worker"]).rsplit(":", 1)[1])
+
+
+def _retries_of(trials: list[optuna.trial.FrozenTrial], lost: optuna.trial.FrozenTrial) -> list:
+    return [t for t in trials if t.system_attrs.get("retry_history", [None])[-1] == lost.number]
+
+
+def test_three_workers_on_postgresql_stop_at_exactly_n_trials(tmp_path, postgres):
+    name = f"pg3_{os.getpid()}_{int(time.time())}"
+    postgres.append(name)
+    path = _study(tmp_path, name, search__n_trials=9)
+    # three machines' worth of workers, started at once: one creates the study
+    procs = [_start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path) for _ in range(3)]
+    for proc in procs:
+        out, err = _finish(proc)
+        assert proc.returncode == 0, err[-2000:]
+    trials = _trials(name, POSTGRES)
+    _assert_exact_budget(trials, 9)
+    assert len(trials) == 9  # no surplus trial was ever created
+    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the work was shared
+    study = optuna.load_study(study_name=name, storage=POSTGRES)
+    assert study.user_attrs["hpsearch_budget"] == 9
+
+
+def test_two_local_workers_on_sqlite_while_a_reader_polls(tmp_path):
+    path = _study(tmp_path, "local2", search__n_trials=8)
+    db = f"sqlite:///{tmp_path / 'hpsearch.db'}"
+    run = _start("run", str(path), "--workers", "2", cwd=tmp_path)
+    reads = 0
+    # a third process (this one) reads the study the whole time, as a dashboard does
+    while run.poll() is None:
+        if (tmp_path / "hpsearch.db").exists():
+            try:
+                _trials("local2", db)
+                reads += 1
+            except KeyError:  # the study is not created yet
+                pass
+        time.sleep(0.05)
+    out, err = _finish(run)
+    assert run.returncode == 0, err[-2000:]
+    assert "locked" not in err + out
+    assert reads > 10
+    trials = _trials("local2", db)
+    _assert_exact_budget(trials, 8)
+    assert {line.split()[0] for line in out.splitlines() if " COMPLETE " in line} == {
+        "[w1]",
+        "[w2]",
+    }  # per-worker progress, shown together
+
+
+def test_sigkill_of_a_local_worker_requeues_its_trial(tmp_path):
+    path = _study(tmp_path, "kill", search__n_trials=4, space__epochs=40)
+    db = f"sqlite:///{tmp_path / 'hpsearch.db'}"
+    run = _start("run", str(path), "--workers", "2", cwd=tmp_path)
+    victim = _wait_for(lambda: _running("kill", db, min_epoch=2))[0]
+    os.kill(_pid_of(victim), signal.SIGKILL)
+    out, err = _finish(run)
+    assert run.returncode == 0, err[-2000:]
+    assert "died" in out
+    trials = _trials("kill", db)
+    lost = next(t for t in trials if t.number == victim.number)
+    assert lost.state == TrialState.FAIL and "died" in lost.user_attrs["lost"]
+    (copy,) = _retries_of(trials, lost)
+    assert copy.params == lost.params and copy.state == TrialState.COMPLETE
+    _assert_exact_budget(trials, 4)
+
+
+def test_dead_machine_is_detected_by_heartbeat_and_its_trial_retried(tmp_path, postgres):
+    name = f"hb_{os.getpid()}_{int(time.time())}"
+    postgres.append(name)
+    path = _study(
+        tmp_path,
+        name,
+        search__n_trials=4,
+        space__epochs=40,
+        workers={"heartbeat_interval": 1, "grace_period": 4},
+    )
+    doomed = _start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path)
+    victim = _wait_for(lambda: _running(name, POSTGRES, min_epoch=2))[0]
+    survivor = _start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path)
+    # the whole machine goes: its supervisor and its worker die without a word
+    doomed.send_signal(signal.SIGKILL)
+    os.kill(_pid_of(victim), signal.SIGKILL)
+    doomed.communicate()
+    out, err = _finish(survivor)
+    assert survivor.returncode == 0, err[-2000:]
+    trials = _trials(name, POSTGRES)
+    lost = next(t for t in trials if t.number == victim.number)
+    assert lost.state == TrialState.FAIL  # failed by the heartbeat check
+    (copy,) = _retries_of(trials, lost)
+    assert copy.params == lost.params and copy.state == TrialState.COMPLETE
+    _assert_exact_budget(trials, 4)
+
+
+def test_sigterm_then_restart_loses_and_repeats_nothing(tmp_path):
+    path = _study(tmp_path, "term", search__n_trials=6, space__epochs=20)
+    db = f"sqlite:///{tmp_path / 'hpsearch.db'}"
+    run = _start("run", str(path), "--workers", "2", cwd=tmp_path)
+    _wait_for(lambda: len(_running("term", db, min_epoch=1)) == 2)
+    run.send_signal(signal.SIGTERM)
+    out, err = _finish(run, timeout=120)
+    assert run.returncode == 143, err[-2000:]
+    assert "Traceback" not in err
+    trials = _trials("term", db)
+    interrupted = [t for t in trials if t.user_attrs.get("interrupted")]
+    assert len(interrupted) == 2 and all(t.state == TrialState.FAIL for t in interrupted)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+
+    again = _start("run", str(path), "--workers", "2", cwd=tmp_path)
+    out, err = _finish(again)
+    assert again.returncode == 0, err[-2000:]
+    trials = _trials("term", db)
+    _assert_exact_budget(trials, 6)
+    for t in interrupted:  # each interrupted trial ran again, once, with its params
+        (copy,) = _retries_of(trials, t)
+        assert copy.params == t.params and copy.state == TrialState.COMPLETE
+
+
+def test_retry_reruns_failed_trials_with_their_params(tmp_path):
+    path = tmp_path / "flaky.yaml"
+    data = small_study(
+        model={"family": "builders:flaky"},
+        space={"units": {"low": 4, "high": 32}, "epochs": 1, "batch_size": 64},
+        search={
+            "sampler": "random",
+            "n_trials": 4,
+            "enqueue": [{"units": u} for u in (5, 6, 7, 8)],  # 5 and 7 fail the first time
+        },
+        export={"keep": "none"},
+    )
+    data["name"] = "flaky"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent), "FLAKY_FAIL": "1"}
+    first = subprocess.run(
+        [*HPSEARCH, "run", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert first.returncode == 0, first.stderr[-2000:]
+    db = f"sqlite:///{tmp_path / 'hpsearch.db'}"
+    failed = [t for t in _trials("flaky", db) if t.state == TrialState.FAIL]
+    assert sorted(t.params["units"] for t in failed) == [5, 7]
+    assert all("flaky" in t.user_attrs["fail_reason"] for t in failed)
+
+    env["FLAKY_FAIL"] = "0"
+    again = subprocess.run(
+        [*HPSEARCH, "retry", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"queued {len(failed)} failed trial(s) again" in again.stdout
+    trials = _trials("flaky", db)
+    for t in failed:
+        (copy,) = _retries_of(trials, t)
+        assert copy.params == t.params and copy.state == TrialState.COMPLETE
+        assert copy.user_attrs["retry_of"] == t.number
+    # a second retry finds nothing left to do
+    third = subprocess.run(
+        [*HPSEARCH, "retry", str(path)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert third.returncode == 0 and "no failed trials to retry" in third.stdout
+
+
+def test_checkpointed_trial_resumes_from_its_last_epoch(tmp_path):
+    path = _study(
+        tmp_path,
+        "ckpt",
+        search__n_trials=1,
+        space__epochs=30,
+        workers={"checkpoints": True},
+    )
+    db = f"sqlite:///{tmp_path / 'hpsearch.db'}"
+    run = _start("run", str(path), cwd=tmp_path)
+    _wait_for(lambda: _running("ckpt", db, min_epoch=5))
+    run.send_signal(signal.SIGKILL)  # no chance to clean up
+    run.communicate()
+    lost = _trials("ckpt", db)[0]
+    assert lost.state == TrialState.RUNNING
+    done_epochs = len(lost.intermediate_values)
+
+    again = _start("run", str(path), cwd=tmp_path)
+    out, err = _finish(again)
+    assert again.returncode == 0, err[-2000:]
+    trials = _trials("ckpt", db)
+    lost = trials[0]
+    assert lost.state == TrialState.FAIL and "died" in lost.user_attrs["lost"]
+    (copy,) = _retries_of(trials, lost)
+    assert copy.state == TrialState.COMPLETE and copy.params == lost.params
+    resumed = copy.user_attrs["resumed_from_epoch"]
+    assert done_epochs - 1 <= resumed <= done_epochs + 1  # the checkpoint of the last epoch
+    assert "resuming at epoch" in out
+    # the copy's curve is whole: the lost trial's epochs, then its own
+    assert sorted(copy.intermediate_values) == list(range(1, 31))
+    assert len(copy.user_attrs["history"]["val_accuracy"]) == 30
+    assert not list((tmp_path / "hpsearch_artifacts").glob("checkpoints/*/trial_*"))
