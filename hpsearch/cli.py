@@ -291,6 +291,13 @@ def validate(
             out.print(f"  max epochs    up to {epochs} per trial, until the timeout")
         if search.enqueue:
             out.print(f"  first trials  {len(search.enqueue)} enqueued")
+        w = cfg.workers
+        if search.engine == "optuna":
+            out.print(
+                f"  workers       {w.count}, recycled every {w.recycle_after} trials, heartbeat "
+                f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
+                + (", per-epoch checkpoints" if w.checkpoints else "")
+            )
 
 
 # metrics worth showing next to the params (Optuna engine, then scikit-learn engine)
@@ -396,6 +403,7 @@ def status(
             "pruned",
             "failed",
             "running",
+            "queued",
             "best",
             box=None,
             padding=(0, 2),
@@ -410,6 +418,7 @@ def status(
                 str(row.counts.get("PRUNED", 0)),
                 str(row.counts.get("FAIL", 0)),
                 str(row.counts.get("RUNNING", 0)),
+                str(row.counts.get("WAITING", 0)),
                 best_txt,
             )
         if rows:

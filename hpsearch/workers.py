@@ -209,8 +209,6 @@ class _Supervisor:
         except KeyboardInterrupt as exc:
             self.stop(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
             raise
-        if self.errors and self.crashes > 2 * self.n_workers:
-            raise HpsearchError(self.errors[-1])
 
     def _loop(self) -> None:
         while self.children:

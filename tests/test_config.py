@@ -620,3 +620,23 @@ def test_learning_rate_default_means_keras_default():
         study_from_dict(
             {"name": "s", "space": {"learning_rate": "fast"}, "search": {"n_trials": 1}}
         )
+
+
+def test_workers_section_is_checked(write_study):
+    from typer.testing import CliRunner
+
+    from hpsearch.cli import app
+
+    bad = write_study("hb", workers={"heartbeat_interval": 30, "grace_period": 20})
+    result = CliRunner().invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    assert "workers.grace_period: got 20" in result.output
+    assert "longer than workers.heartbeat_interval (30s)" in result.output
+    typo = write_study("typo", workers={"count": 2, "recycle": 5})
+    result = CliRunner().invoke(app, ["validate", str(typo)])
+    assert result.exit_code == 2 and "workers.recycle" in result.output
+    ok = write_study("ok", workers={"count": 2, "checkpoints": True})
+    result = CliRunner().invoke(app, ["validate", str(ok)])
+    assert result.exit_code == 0, result.output
+    assert "workers       2, recycled every 20 trials" in result.output
+    assert "per-epoch checkpoints" in result.output

@@ -25,6 +25,7 @@ from conftest import small_study
 from optuna.trial import TrialState
 
 POSTGRES = "postgresql://127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/0"
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 
 
@@ -78,8 +79,14 @@ def _wait_for(what: Callable[[], Any], timeout: float = 120, every: float = 0.2)
     raise AssertionError(f"timed out waiting for {what.__doc__ or what}")
 
 
+def _open(storage: str) -> Any:
+    from hpsearch.storage import open_storage
+
+    return open_storage(storage, heartbeat=False)
+
+
 def _trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=name, storage=_open(storage)).get_trials(deepcopy=False)
 
 
 def _running(name: str, storage: str, min_epoch: int = 1) -> list[optuna.trial.FrozenTrial]:
@@ -113,21 +120,27 @@ def _retries_of(trials: list[optuna.trial.FrozenTrial], lost: optuna.trial.Froze
     return [t for t in trials if t.system_attrs.get("retry_history", [None])[-1] == lost.number]
 
 
-def test_three_workers_on_postgresql_stop_at_exactly_n_trials(tmp_path, postgres):
-    name = f"pg3_{os.getpid()}_{int(time.time())}"
-    postgres.append(name)
+@pytest.mark.parametrize("storage", [POSTGRES, REDIS])
+def test_three_workers_on_a_server_stop_at_exactly_n_trials(tmp_path, postgres, storage):
+    name = f"three_{os.getpid()}_{time.time_ns()}"
+    if storage == POSTGRES:
+        postgres.append(name)
     path = _study(tmp_path, name, search__n_trials=9)
     # three machines' worth of workers, started at once: one creates the study
-    procs = [_start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path) for _ in range(3)]
-    for proc in procs:
-        out, err = _finish(proc)
-        assert proc.returncode == 0, err[-2000:]
-    trials = _trials(name, POSTGRES)
-    _assert_exact_budget(trials, 9)
-    assert len(trials) == 9  # no surplus trial was ever created
-    assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the work was shared
-    study = optuna.load_study(study_name=name, storage=POSTGRES)
-    assert study.user_attrs["hpsearch_budget"] == 9
+    procs = [_start("worker", str(path), "--storage", storage, cwd=tmp_path) for _ in range(3)]
+    try:
+        for proc in procs:
+            out, err = _finish(proc)
+            assert proc.returncode == 0, err[-2000:]
+        trials = _trials(name, storage)
+        _assert_exact_budget(trials, 9)
+        assert len(trials) == 9  # no surplus trial was ever created
+        assert len({t.user_attrs["worker"] for t in trials}) >= 2  # the work was shared
+        study = optuna.load_study(study_name=name, storage=_open(storage))
+        assert study.user_attrs["hpsearch_budget"] == 9
+    finally:
+        if storage == REDIS:
+            optuna.delete_study(study_name=name, storage=_open(storage))
 
 
 def test_two_local_workers_on_sqlite_while_a_reader_polls(tmp_path):
@@ -173,9 +186,14 @@ def test_sigkill_of_a_local_worker_requeues_its_trial(tmp_path):
     _assert_exact_budget(trials, 4)
 
 
-def test_dead_machine_is_detected_by_heartbeat_and_its_trial_retried(tmp_path, postgres):
-    name = f"hb_{os.getpid()}_{int(time.time())}"
-    postgres.append(name)
+@pytest.mark.parametrize("kind", ["postgresql", "journal"])
+def test_dead_machine_is_detected_by_heartbeat_and_its_trial_retried(tmp_path, postgres, kind):
+    name = f"hb_{kind}_{os.getpid()}_{int(time.time())}"
+    if kind == "postgresql":
+        storage = POSTGRES
+        postgres.append(name)
+    else:
+        storage = f"journal:///{tmp_path / 'runs.log'}"
     path = _study(
         tmp_path,
         name,
@@ -183,18 +201,32 @@ def test_dead_machine_is_detected_by_heartbeat_and_its_trial_retried(tmp_path, p
         space__epochs=40,
         workers={"heartbeat_interval": 1, "grace_period": 4},
     )
-    doomed = _start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path)
-    victim = _wait_for(lambda: _running(name, POSTGRES, min_epoch=2))[0]
-    survivor = _start("worker", str(path), "--storage", POSTGRES, cwd=tmp_path)
+    # "another machine": its own host name (a UTS namespace), so only the heartbeat can
+    # tell that it died, not the dead-pid check for processes of this host
+    doomed = subprocess.Popen(
+        ["unshare", "--uts", "sh", "-c", 'hostname other-machine && exec "$@"', "sh"]
+        + [*HPSEARCH, "worker", str(path), "--storage", storage],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    victim = _wait_for(lambda: _running(name, storage, min_epoch=2))[0]
+    assert str(victim.user_attrs["worker"]).startswith("other-machine:")
+    survivor = _start("worker", str(path), "--storage", storage, cwd=tmp_path)
     # the whole machine goes: its supervisor and its worker die without a word
     doomed.send_signal(signal.SIGKILL)
     os.kill(_pid_of(victim), signal.SIGKILL)
     doomed.communicate()
     out, err = _finish(survivor)
     assert survivor.returncode == 0, err[-2000:]
-    trials = _trials(name, POSTGRES)
+    trials = _trials(name, storage)
     lost = next(t for t in trials if t.number == victim.number)
-    assert lost.state == TrialState.FAIL  # failed by the heartbeat check
+    assert lost.state == TrialState.FAIL
+    if kind == "journal":  # hpsearch's heartbeat (Optuna has none for journals)
+        assert "no heartbeat" in lost.user_attrs["lost"]
+    else:  # Optuna's heartbeat and RetryHeartbeatStaleTrialCallback
+        assert "lost" not in lost.user_attrs
     (copy,) = _retries_of(trials, lost)
     assert copy.params == lost.params and copy.state == TrialState.COMPLETE
     _assert_exact_budget(trials, 4)

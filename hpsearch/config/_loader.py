@@ -283,6 +283,13 @@ def _check_sklearn(study: StudyFile) -> None:
             "n_iter, refit",
             path=f"search.{name}",
         )
+    if study.config.workers.count > 1:
+        raise ConfigError(
+            "the sklearn engine runs in one process; parallel workers need the optuna engine",
+            path="workers.count",
+            value=study.config.workers.count,
+            has_value=True,
+        )
     for name in ("n_trials", "timeout"):
         if getattr(search, name) is not None:
             raise ConfigError(
@@ -335,6 +342,15 @@ def _check_optuna(study: StudyFile) -> None:
         )
     for i, values in enumerate(cfg.search.enqueue):
         study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
+    workers = cfg.workers
+    if workers.grace_period <= workers.heartbeat_interval:
+        raise ConfigError(
+            f"must be longer than workers.heartbeat_interval ({workers.heartbeat_interval}s), "
+            "or live trials would be failed",
+            path="workers.grace_period",
+            value=workers.grace_period,
+            has_value=True,
+        )
 
 
 def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> None:
