@@ -14,6 +14,10 @@ import shlex
 import sys
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpsearch import StudyFile
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "BENCHMARKS.md"
@@ -80,3 +84,93 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- study helpers
+# The search spaces of the issue's time-to-accuracy benchmark (also used by the
+# pruning benchmark): hpsearch, KerasTuner and scikit-learn all search these.
+MLP_SPACE: dict[str, Any] = {
+    "depth": {"low": 1, "high": 4},
+    "width": {"low": 32, "high": 1024, "log": True, "per_layer": True},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "optimizer": {"choices": ["sgd", "rmsprop", "adam", "adamax", "nadam"]},
+    "learning_rate": {"low": 1.0e-4, "high": 1.0e-1, "log": True},
+    "momentum": 0.9,
+    "batch_size": {"choices": [64, 128, 256]},
+    "epochs": 20,
+    "patience": 3,
+    "activation": "relu",
+}
+CNN_SPACE: dict[str, Any] = {
+    "blocks": {"low": 1, "high": 3},
+    "filters": {"low": 8, "high": 128, "log": True, "per_layer": True},
+    "kernel_size": {"choices": [3, 5]},
+    "padding": "same",
+    "pooling": "max",
+    "pool_size": 2,
+    "dense_width": {"low": 32, "high": 512, "log": True},
+    "dropout": {"low": 0.0, "high": 0.5},
+    "optimizer": {"choices": ["sgd", "rmsprop", "adam", "adamax", "nadam"]},
+    "learning_rate": {"low": 1.0e-4, "high": 1.0e-1, "log": True},
+    "momentum": 0.9,
+    "batch_size": {"choices": [32, 64, 128]},
+    "epochs": 10,
+    "patience": 3,
+    "activation": "relu",
+}
+
+
+def data_section(quick: bool, mnist: str, validation: float = 0.1) -> dict[str, Any]:
+    """The ``data`` section: MNIST from a local file, or digits for ``--quick``."""
+    if quick:
+        return {"name": "digits", "validation": 0.2, "seed": 0}
+    return {
+        "name": "mnist",
+        "path": str(Path(mnist).resolve()),
+        "validation": validation,
+        "seed": 0,
+    }
+
+
+def run_stamp() -> str:
+    """A UTC time stamp for study names, so that every benchmark run starts afresh."""
+    return _dt.datetime.now(_dt.UTC).strftime("%Y%m%d-%H%M%S")
+
+
+def study_file(raw: dict[str, Any], folder: Path, storage: str) -> StudyFile:
+    """Write ``raw`` as ``folder/<name>.yaml`` and load it the way ``hpsearch run`` does."""
+    import yaml
+
+    import hpsearch
+
+    path = Path(folder) / f"{raw['name']}.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return hpsearch.load_study_file(path, storage=storage)
+
+
+def sqlite_in(folder: str | Path, name: str = "bench.db") -> str:
+    return f"sqlite:///{Path(folder).resolve() / name}"
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    return "—" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def secs(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f} s" if value >= 10 else f"{value:.1f} s"
+
+
+def warm_up(raw: dict[str, Any], folder: Path, storage: str) -> Any:
+    """Run a one-trial, one-epoch copy of study ``raw`` (quietly, named ``<name>_warmup``)
+    so that the first timed run does not pay TensorFlow's and hpsearch's first-use costs;
+    return the study's data set (loaded once per process and cached)."""
+    import hpsearch
+    from hpsearch.data import load_dataset
+
+    space = {**raw.get("space", {}), "epochs": 1}
+    search = {"sampler": "random", "pruner": "none", "n_trials": 1, "seed": 0}
+    sf = study_file(
+        {**raw, "name": f"{raw['name']}_warmup", "space": space, "search": search}, folder, storage
+    )
+    hpsearch.run(sf, quiet=True)
+    return load_dataset(sf.config.data, sf.base_dir)

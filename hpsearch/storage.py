@@ -121,7 +121,10 @@ def open_storage(
         with warnings.catch_warnings():
             # heartbeats are marked experimental in Optuna 5.0; they are what we want
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+        if db is not None:
+            _fast_commits(storage)
+        return storage
     except ImportError as exc:
         raise ConfigError(
             f"the database driver is missing ({exc}); for PostgreSQL: "
@@ -135,6 +138,21 @@ def open_storage(
         raise ConfigError(
             f"cannot open the storage: {first}", path="storage", value=url, has_value=True
         ) from None
+
+
+def _fast_commits(storage: optuna.storages.RDBStorage) -> None:
+    """``synchronous=NORMAL`` on every connection: in WAL mode a commit then skips
+    its fsync (the WAL is synced at checkpoints). A crashed process loses nothing; a
+    power cut may lose the last commits but never corrupts the file (SQLite's
+    documented guarantee for WAL). Trials get about 3x cheaper to store.
+    """
+    from sqlalchemy import event
+
+    def on_connect(dbapi_connection: sqlite3.Connection, record: object) -> None:
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+    event.listen(storage.engine, "connect", on_connect)
+    storage.engine.dispose()  # connections opened while creating the schema
 
 
 def _enable_wal(db: Path) -> None:

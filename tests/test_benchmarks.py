@@ -1,4 +1,8 @@
-"""Smoke runs of the benchmark scripts on a tiny budget, so they keep working."""
+"""Smoke runs of the benchmark scripts on a tiny budget, so they keep working.
+
+Each script runs with ``--quick`` (digits, seconds) in a subprocess; the tests check the
+printed Markdown table and that BENCHMARKS.md, which holds the real results, is untouched.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +13,150 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_tutorial_b_grid_quick(tmp_path):
-    before = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else None
+def _benchmarks_md() -> str | None:
+    path = ROOT / "BENCHMARKS.md"
+    return path.read_text() if path.exists() else None
+
+
+def _run_quick(script: str, *args: str) -> list[list[str]]:
+    """Run ``benchmarks/<script> --quick ARGS``; return the printed table's cells by row
+    (header first), after checking that BENCHMARKS.md was not rewritten."""
+    before = _benchmarks_md()
     out = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/tutorial_b_grid.py",
-            "--quick",
-            "--storage",
-            f"sqlite:///{tmp_path / 'b.db'}",
-        ],
+        [sys.executable, f"benchmarks/{script}", "--quick", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    rows = [line for line in out.stdout.splitlines() if line.startswith("| ")]
+    assert _benchmarks_md() == before  # --quick never overwrites the real results
+    lines = [line for line in out.stdout.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in line.strip().strip("|").split("|")] for line in lines]
+
+
+def test_tutorial_b_grid_quick(tmp_path):
+    rows = _run_quick("tutorial_b_grid.py", "--storage", f"sqlite:///{tmp_path / 'b.db'}")
     assert len(rows) == 1 + 5  # header + one row per optimizer
-    assert {r.split("|")[1].strip() for r in rows[1:]} == {
-        "sgd",
-        "rmsprop",
-        "adam",
-        "adamax",
-        "nadam",
-    }
-    after = (ROOT / "BENCHMARKS.md").read_text() if (ROOT / "BENCHMARKS.md").exists() else None
-    assert after == before  # --quick never overwrites the real results
+    assert {r[0] for r in rows[1:]} == {"sgd", "rmsprop", "adam", "adamax", "nadam"}
+
+
+def test_overhead_quick(tmp_path):
+    rows = _run_quick("overhead.py", "--storage", f"sqlite:///{tmp_path / 'o.db'}")
+    header, body = rows[0], rows[1:]
+    assert header[:6] == [
+        "configuration",
+        "parameters",
+        "bare Keras s",
+        "hpsearch s",
+        "difference s",
+        "ratio",
+    ]
+    assert len(body) == 5 + 1  # five configurations and the total
+    assert body[-1][0] == "**total**"
+    for row in body:
+        assert float(row[2]) > 0 and float(row[3]) > 0 and float(row[5]) > 0
+    for row in body[:-1]:  # the same network on both sides: the same parameter count
+        assert row[1].replace(",", "").isdigit()
+
+
+def test_time_to_accuracy_quick(tmp_path):
+    plot = tmp_path / "tta.html"
+    rows = _run_quick(
+        "time_to_accuracy.py",
+        "--space",
+        "mlp",
+        "--storage",
+        f"sqlite:///{tmp_path / 't.db'}",
+        "--plot",
+        str(plot),
+    )
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["method", "trials"]
+    assert header[-1] == "test acc of best"
+    assert sum(h.startswith("best at ") for h in header) == 4  # quarters of the budget
+    assert [h for h in header if h.startswith("time to ")] == ["time to 90.0%", "time to 95.0%"]
+    assert [r[0] for r in body] == [
+        "hpsearch (TPE + Hyperband)",
+        "KerasTuner Hyperband",
+        "RandomizedSearchCV (scikeras)",
+    ]
+    for row in body:
+        assert len(row) == len(header)
+        assert int(row[1]) >= 1  # every method finished a trial within the budget
+        assert row[-1].endswith("%")  # and its best model has a test accuracy
+    assert plot.stat().st_size > 100_000  # plotly.js is embedded: opens offline
+    assert plot.with_suffix(".json").exists()
+
+
+def test_time_to_accuracy_cnn_quick(tmp_path):
+    rows = _run_quick(
+        "time_to_accuracy.py",
+        "--space",
+        "cnn",
+        "--budget",
+        "5",
+        "--methods",
+        "kerastuner,randomsearch",
+        "--storage",
+        f"sqlite:///{tmp_path / 't.db'}",
+        "--plot",
+        str(tmp_path / "cnn.html"),
+    )
+    assert [r[0] for r in rows[1:]] == ["KerasTuner Hyperband", "RandomizedSearchCV (scikeras)"]
+
+
+def test_pruning_quick(tmp_path):
+    rows = _run_quick("pruning.py", "--storage", f"sqlite:///{tmp_path / 'p.db'}")
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["pruner", "complete/pruned/failed", "epochs"]
+    assert [r[0] for r in body] == ["none", "hyperband", "median"]
+    none = body[0]
+    assert none[header.index("reached target")] == "yes"  # its own best, by definition
+    assert none[header.index("epochs vs none")] == "1.00"
+    for row in body:
+        assert sum(int(n) for n in row[1].split("/")) == 5  # the same trial budget
+        assert int(row[2]) > 0
+
+
+def test_seeds_quick(tmp_path):
+    rows = _run_quick("seeds.py", "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["tutorial", "network"]
+    assert [r[0] for r in body] == ["A", "B MLP", "B CNN", "D", "E"]
+    test_acc = header.index("test acc")
+    assert all(r[test_acc].endswith("%") for r in body)
+    assert [r[header.index("tutorial test acc")] for r in body] == [
+        "98.07%",
+        "98.16%",
+        "99.22%",
+        "98.19%",
+        "95–98%",
+    ]
+
+
+def test_seeds_tuned_quick(tmp_path):
+    rows = _run_quick(
+        "seeds.py", "--tuned", "--timeout", "5", "--storage", f"sqlite:///{tmp_path / 's.db'}"
+    )
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["network", "complete/pruned/failed", "best trial"]
+    assert [r[0] for r in body] == ["MLP (`mnist_mlp.yaml`)", "CNN (`mnist_cnn.yaml`)"]
+    assert all(r[header.index("test acc")].endswith("%") for r in body)
+
+
+def test_workers_throughput_quick():
+    rows = _run_quick("workers_throughput.py")
+    assert rows[0][:3] == ["study", "storage", "workers"]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows[1:]] == [
+        ("tiny", "sqlite", "1", "4"),
+        ("tiny", "sqlite", "2", "4"),
+    ]
+    assert all(r[-1].endswith("/ 0") for r in rows[1:])  # the reader never failed
+
+
+def test_bookkeeping_quick():
+    rows = _run_quick("bookkeeping.py")
+    assert rows[0][0] == "storage"
+    assert [r[0] for r in rows[1:]] == ["memory", "sqlite"]
+    assert all(float(r[5]) > 0 for r in rows[1:])  # mean ms per trial

@@ -330,3 +330,86 @@ def test_checkpointed_trial_resumes_from_its_last_epoch(tmp_path):
     assert sorted(copy.intermediate_values) == list(range(1, 31))
     assert len(copy.user_attrs["history"]["val_accuracy"]) == 30
     assert not list((tmp_path / "hpsearch_artifacts").glob("checkpoints/*/trial_*"))
+
+
+class _Instant:
+    """A trivial objective for the queue tests: samples the space, trains nothing."""
+
+    @staticmethod
+    def make(study_file: Any, progress: Any) -> Any:
+        from hpsearch.engines._optuna import _Objective
+
+        class Instant(_Objective):
+            def _run(self, trial: Any, frozen: Any) -> float:
+                params = self.study_file.space.suggest(trial)
+                return float(params["dropout"])
+
+        return Instant(study_file, None, progress)  # type: ignore[arg-type]
+
+
+def _instant_study(tmp_path: Path, n_trials: int) -> tuple[Any, Any, Any]:
+    from hpsearch._progress import Progress
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.engines._optuna import create_or_join
+    from hpsearch.engines._queue import top_up
+    from hpsearch.search import make_pruner, make_sampler
+    from hpsearch.storage import open_storage
+
+    raw = small_study(search__n_trials=n_trials, search__sampler="random")
+    raw |= {"name": "instant", "storage": f"sqlite:///{tmp_path / 'q.db'}"}
+    sf = study_from_dict(raw)
+    study, _ = create_or_join(
+        sf,
+        open_storage(sf.storage),
+        make_sampler(sf.config.search, sf.space, 1),
+        make_pruner(sf.config.search, 2, 1),
+        {},
+    )
+    top_up(study, n_trials)
+    return sf, study, Progress("val_accuracy", n_trials, quiet=True)
+
+
+def _work(sf: Any, study: Any, progress: Any, **kwargs: Any) -> str:
+    from hpsearch.engines._optuna import work
+
+    return work(study, sf, None, progress, objective=_Instant.make(sf, progress), **kwargs)
+
+
+def test_a_large_budget_waits_in_a_window_of_slots(tmp_path):
+    from hpsearch.engines._queue import SLOT_ATTR, WINDOW, top_up
+
+    n = 2 * WINDOW + 11
+    sf, study, progress = _instant_study(tmp_path, n)
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    assert len(waiting) == WINDOW  # not n: every storage read loads the waiting trials
+
+    assert _work(sf, study, progress, max_trials=20) == "recycle"
+    assert _work(sf, study, progress) == "done"
+    trials = study.get_trials(deepcopy=False)
+    _assert_exact_budget(trials, n)
+    assert sorted(t.system_attrs[SLOT_ATTR] for t in trials) == list(range(n))
+
+    top_up(study, n + 5)  # a bigger budget: five more slots, then done
+    assert _work(sf, study, progress) == "done"
+    _assert_exact_budget(study.get_trials(deepcopy=False), n + 5)
+
+
+def test_a_chain_of_slots_broken_by_a_crash_is_restarted(tmp_path):
+    from hpsearch.engines._queue import SLOT_ATTR, WINDOW, fail_and_requeue, top_up
+
+    n = WINDOW + 8
+    sf, study, progress = _instant_study(tmp_path, n)
+    # a worker pops slot 3 and dies before queuing slot 3 + WINDOW
+    slot = next(
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if t.system_attrs[SLOT_ATTR] == 3
+    )
+    study._storage.set_trial_state_values(slot._trial_id, state=TrialState.RUNNING)
+    fail_and_requeue(study, study._storage.get_trial(slot._trial_id), "test: died")
+    top_up(study, n)  # the next run restarts the broken chain
+    assert _work(sf, study, progress) == "done"
+    trials = study.get_trials(deepcopy=False)
+    _assert_exact_budget(trials, n)
+    slots = sorted(t.system_attrs[SLOT_ATTR] for t in trials if SLOT_ATTR in t.system_attrs)
+    assert slots == list(range(n))  # the copy of slot 3 is not a slot

@@ -32,6 +32,7 @@ from hpsearch.engines._queue import (
     first_of_chain,
     only_queued_trials,
     reap_dead_workers,
+    refill,
     requeue,
     stored_budget,
     top_up,
@@ -226,8 +227,9 @@ class _Objective:
         self.workers = study_file.config.workers
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        trial.set_user_attr(WORKER_ATTR, self.worker)
         frozen = trial.study._storage.get_trial(trial._trial_id)
+        refill(trial.study, frozen)  # first: the next slot of this one's chain
+        trial.set_user_attr(WORKER_ATTR, self.worker)
         with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
             return self._run(trial, frozen)
 
@@ -252,10 +254,12 @@ class _Objective:
                 if resume is not None and resume[1] >= epochs:  # nothing left to train
                     resume = None
 
+        epochs_done = [0]  # written once at the end: one storage write less per epoch
+
         def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
             for key, item in logs.items():
                 curves.setdefault(key, []).append(float(item))
-            trial.set_user_attr("epochs_run", epoch)
+            epochs_done[0] = epoch
             self.progress.epoch(trial.number, epoch, epochs, logs)
             value = logs.get(self.metric)
             if self.single and value is not None and math.isfinite(value):
@@ -302,6 +306,7 @@ class _Objective:
             keep_trained_model(trial, self.study_file, result)
         except optuna.TrialPruned:
             trial.set_user_attr("history", curves)
+            trial.set_user_attr("epochs_run", epochs_done[0])
             self.consecutive_failures = 0
             if checkpoint is not None:
                 checkpoint.remove()
@@ -310,6 +315,7 @@ class _Objective:
             trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM)")
             trial.set_user_attr(INTERRUPTED, True)
             trial.set_user_attr("history", curves)
+            trial.set_user_attr("epochs_run", epochs_done[0])
             raise
         except Exception as exc:
             self.consecutive_failures += 1
@@ -317,6 +323,7 @@ class _Objective:
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             trial.set_user_attr("history", curves)
+            trial.set_user_attr("epochs_run", epochs_done[0])
             if checkpoint is not None:
                 checkpoint.remove()
             raise TrialFailed(reason) from exc
@@ -441,9 +448,8 @@ def open_run(
     _requeue_interrupted(study)
     if n_trials is not None:
         stored = stored_budget(study)
-        if stored is None or n_trials > stored or created:
-            top_up(study, n_trials)
-        elif n_trials < stored and progress is not None:
+        top_up(study, n_trials)  # also restarts a chain of slots a crash broke
+        if stored is not None and n_trials < stored and progress is not None:
             progress.message(
                 f"note: study {study.study_name!r} has a budget of {stored} trials; this run "
                 f"stops after {n_trials} (queued slots stay for later runs and workers)"
@@ -486,6 +492,7 @@ def work(
     deadline: float | None = None,
     max_trials: int | None = None,
     limit: int | None = None,
+    objective: _Objective | None = None,
 ) -> str:
     """Run trials of ``study`` in this process until there is nothing left to do.
 
@@ -493,6 +500,8 @@ def work(
         deadline: ``time.time()`` after which no new trial starts.
         max_trials: stop after this many trials (a worker process is recycled).
         limit: stop once the study has this many finished trials.
+        objective: what each trial runs (default: train the study's model);
+            ``benchmarks/bookkeeping.py`` passes a trivial one.
 
     Returns:
         Why it stopped: ``done`` (budget spent), ``timeout`` or ``recycle``.
@@ -506,7 +515,7 @@ def work(
     budgeted = study_file.n_trials is not None
     if budgeted:
         only_queued_trials(study)
-    objective = _Objective(study_file, dataset, progress)
+    objective = objective or _Objective(study_file, dataset, progress)
     max_failures = study_file.config.search.max_consecutive_failures
     grace = study_file.config.workers.grace_period
 

@@ -1,11 +1,15 @@
 """The trial queue that makes a budget exact across workers, and crash recovery.
 
-A study with ``n_trials`` keeps its unspent budget as WAITING trials in the
-storage (*slots*). A worker only ever pops a slot; it never creates a trial of
-its own (:func:`only_queued_trials`), so any number of workers on any number
-of machines stop at exactly ``n_trials`` finished trials. Popping is atomic in
-every Optuna storage (``set_trial_state_values(RUNNING)`` succeeds for one
-caller only).
+A study with ``n_trials`` hands out its budget as WAITING trials in the storage
+(*slots*). A worker only ever pops a slot; it never creates a trial of its own
+(:func:`only_queued_trials`), so any number of workers on any number of machines
+stop at exactly ``n_trials`` finished trials. Popping is atomic in every Optuna
+storage (``set_trial_state_values(RUNNING)`` succeeds for one caller only).
+
+Slots are numbered 0..T-1 and at most :data:`WINDOW` wait at a time (every
+storage read of a study loads its unfinished trials, so a thousand waiting
+slots would slow every trial): whoever pops slot *k* queues slot *k + WINDOW*
+(:func:`refill`). Each slot is popped once, so each number is queued once.
 
 A trial that did not finish for a reason of its own goes back to the queue as
 a copy with the same params (:func:`requeue`):
@@ -46,6 +50,7 @@ __all__ = [
     "fail_stale_trials",
     "only_queued_trials",
     "reap_dead_workers",
+    "refill",
     "requeue",
     "slots_in_use",
     "top_up",
@@ -55,7 +60,10 @@ __all__ = [
 INTERRUPTED = "interrupted"
 WORKER_ATTR = "worker"
 BUDGET_ATTR = "hpsearch_budget"
+SLOTS_ATTR = "hpsearch_slots"
+SLOT_ATTR = "hpsearch:slot"
 HEARTBEAT_ATTR = "hpsearch:heartbeat"
+WINDOW = 32
 
 
 class BudgetExhausted(Exception):
@@ -118,20 +126,64 @@ def slots_in_use(trials: list[optuna.trial.FrozenTrial]) -> int:
     )
 
 
-def top_up(study: optuna.Study, n_trials: int) -> int:
-    """Queue empty slots until the study holds ``n_trials``; return how many were added.
-
-    Slots are WAITING trials without params or ``fixed_params``, so every sampler
-    (the grid sampler too) samples them as if they were new trials.
-    """
+def _queue_slot(study: optuna.Study, number: int) -> None:
+    """A WAITING trial without params or ``fixed_params``: every sampler (the grid
+    sampler too) samples it as if it were a new trial."""
     import optuna
     from optuna.trial import TrialState
 
-    missing = n_trials - slots_in_use(study.get_trials(deepcopy=False))
-    for _ in range(missing):
-        study.add_trial(optuna.trial.create_trial(state=TrialState.WAITING))
-    study.set_user_attr(BUDGET_ATTR, n_trials)
-    return max(missing, 0)
+    study.add_trial(
+        optuna.trial.create_trial(state=TrialState.WAITING, system_attrs={SLOT_ATTR: number})
+    )
+
+
+def _is_slot(trial: optuna.trial.FrozenTrial) -> bool:
+    return SLOT_ATTR in trial.system_attrs and "retry_history" not in trial.system_attrs
+
+
+def top_up(study: optuna.Study, n_trials: int) -> int:
+    """Set the study's budget to ``n_trials`` (it only grows) and queue the slots
+    that no live chain of slots will queue; return how many were queued.
+
+    Run it while no worker runs (when a run starts): a worker popping a slot at the
+    same moment could make one slot be queued twice.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    stored, slots = stored_budget(study), study.user_attrs.get(SLOTS_ATTR)
+    if stored is None or slots is None:  # a new study: what is queued or done already counts
+        total = max(0, n_trials - slots_in_use(trials))
+    else:
+        total = int(slots) + max(0, n_trials - stored)
+    study.set_user_attr(SLOTS_ATTR, total)  # before any slot can be popped
+    highest: dict[int, optuna.trial.FrozenTrial] = {}
+    for t in trials:
+        if _is_slot(t):
+            k = int(t.system_attrs[SLOT_ATTR])
+            if k % WINDOW not in highest or k > highest[k % WINDOW].system_attrs[SLOT_ATTR]:
+                highest[k % WINDOW] = t
+    added = 0
+    for chain in range(min(WINDOW, total)):
+        last = highest.get(chain)
+        if last is not None and last.state == TrialState.WAITING:
+            continue  # whoever pops it continues the chain
+        number = chain if last is None else int(last.system_attrs[SLOT_ATTR]) + WINDOW
+        if number < total:
+            _queue_slot(study, number)
+            added += 1
+    study.set_user_attr(BUDGET_ATTR, max(n_trials, stored or 0))  # workers start on this
+    return added
+
+
+def refill(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """A slot was popped: queue the next slot of its chain, if the budget has it."""
+    if not _is_slot(trial):
+        return
+    following = int(trial.system_attrs[SLOT_ATTR]) + WINDOW
+    total = study._storage.get_study_user_attrs(study._study_id).get(SLOTS_ATTR)
+    if total is not None and following < int(total):
+        _queue_slot(study, following)
 
 
 def stored_budget(study: optuna.Study) -> int | None:
@@ -166,6 +218,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
     system_attrs: dict[str, Any] = {"failed_trial": trial.number, **trial.system_attrs}
     system_attrs.pop(HEARTBEAT_ATTR, None)
+    system_attrs.pop(SLOT_ATTR, None)
     system_attrs["retry_history"] = [*system_attrs.get("retry_history", []), trial.number]
     user_attrs: dict[str, Any] = {"retry_of": trial.number}
     if "seed" in trial.user_attrs:

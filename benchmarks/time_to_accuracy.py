@@ -1,0 +1,480 @@
+"""Time to accuracy: one search space searched by hpsearch, KerasTuner's Hyperband and
+scikit-learn's RandomizedSearchCV (over scikeras) under the same wall-clock budget.
+
+    python benchmarks/time_to_accuracy.py --space mlp|cnn [--budget SECONDS]
+        [--methods hpsearch,kerastuner,randomsearch] [--storage URL] [--mnist PATH]
+        [--plot FILE.html] [--quick]
+
+Every method sees the same arrays (``hpsearch.data.load_dataset``: the same training and
+validation split) and the same space (``MLP_SPACE`` / ``CNN_SPACE`` in ``_common.py``) and
+builds its networks with hpsearch's model builders, so only the search differs:
+
+* ``hpsearch``: ``hpsearch.run`` with TPE and the Hyperband pruner (epochs 1 to the
+  space's maximum, factor 3), early stopping with patience 3, ``search.timeout`` = budget;
+  ``hpsearch-median`` is the same with the median pruner.
+* ``kerastuner``: ``keras_tuner.Hyperband(objective="val_accuracy", max_epochs=<the
+  space's epochs>, factor=3)`` with the same early stopping; no new trial after the budget.
+* ``randomsearch``: ``RandomizedSearchCV`` over hpsearch's tag-fixed scikeras
+  ``KerasClassifier``, scored on the validation split (``PredefinedSplit``), so its score
+  is validation accuracy too. scikeras has no early stopping: the number of epochs is
+  sampled (1 to the maximum) like the other parameters.
+
+A result counts when its trial (candidate) finished within the budget; a trial that is
+running when the budget ends is stopped (KerasTuner, scikit-learn) or finishes but does not
+count (hpsearch starts no new trial after its timeout, but cannot stop a running one).
+hpsearch counts COMPLETE trials only (a pruned trial leaves no model); KerasTuner counts
+every trial, short Hyperband rounds included. The test accuracy is that of the best model
+found within the budget: hpsearch's through ``hpsearch.export_trial``, KerasTuner's
+checkpoint of the best epoch, scikit-learn's fitted candidate.
+
+Prints a table (best validation accuracy at fixed times, the time to reach each target, the
+best model's test accuracy), writes a plotly page of the best-so-far curves (``--plot``,
+self-contained HTML, a PNG too when kaleido is installed, and the raw points as JSON) and,
+without ``--quick``, replaces its section of BENCHMARKS.md. ``--quick`` runs every method
+for a few seconds on digits to keep the script working.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402
+    CNN_SPACE,
+    MLP_SPACE,
+    ROOT,
+    SHARED_MNIST,
+    data_section,
+    pct,
+    run_stamp,
+    secs,
+    sqlite_in,
+    study_file,
+    table,
+    warm_up,
+    write_section,
+)
+
+import hpsearch  # noqa: E402
+
+SPACES = {"mlp": ("mlp", MLP_SPACE), "cnn": ("cnn", CNN_SPACE)}
+TARGETS = {"mlp": (0.980, 0.983), "cnn": (0.992,)}
+QUICK_TARGETS = (0.90, 0.95)  # digits: reachable in seconds, so the code path runs
+HPSEARCH = {  # method -> search settings
+    "hpsearch": {"sampler": "tpe", "pruner": "hyperband"},
+    "hpsearch-median": {"sampler": "tpe", "pruner": "median"},
+}
+LABELS = {
+    "hpsearch": "hpsearch (TPE + Hyperband)",
+    "hpsearch-median": "hpsearch (TPE + median)",
+    "kerastuner": "KerasTuner Hyperband",
+    "randomsearch": "RandomizedSearchCV (scikeras)",
+}
+CHECKPOINTS = (60, 150, 300, 600, 1200, 1800, 3600, 7200)
+SEED = 0
+
+
+@dataclass
+class Result:
+    """One method's run: (seconds since its start, validation accuracy) per finished trial."""
+
+    method: str
+    points: list[tuple[float, float]] = field(default_factory=list)
+    test_accuracy: float | None = None
+    wall: float = 0.0
+
+    def best_at(self, seconds: float) -> float | None:
+        values = [v for t, v in self.points if t <= seconds]
+        return max(values) if values else None
+
+    def time_to(self, target: float) -> float | None:
+        for t, _ in sorted(self.points):
+            if (self.best_at(t) or 0.0) >= target:
+                return t
+        return None
+
+    def curve(self) -> tuple[list[float], list[float]]:
+        xs, ys, best = [], [], -1.0
+        for t, v in sorted(self.points):
+            best = max(best, v)
+            xs.append(t)
+            ys.append(best)
+        return xs, ys
+
+
+class BudgetSpent(Exception):
+    """Raised by the deadline callback when scikit-learn starts a fit after the budget."""
+
+
+def deadline_callback(deadline: float, refuse_late_start: bool) -> Any:
+    """A Keras callback that stops training at ``deadline`` (``time.monotonic()``)."""
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.deadline = deadline
+            self.refuse_late_start = refuse_late_start
+
+        def on_train_begin(self, logs: Any = None) -> None:
+            if self.refuse_late_start and time.monotonic() >= self.deadline:
+                raise BudgetSpent
+
+        def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+            if time.monotonic() >= self.deadline:
+                self.model.stop_training = True
+
+    return Deadline()
+
+
+def test_accuracy(model: Any, dataset: Any) -> float:
+    probs = np.asarray(model.predict(dataset.x_test, batch_size=256, verbose=0))
+    return float(np.mean(probs.argmax(axis=1) == dataset.y_test))
+
+
+# ------------------------------------------------------------------ hpsearch
+def run_hpsearch(method: str, raw: dict[str, Any], folder: Path, storage: str, budget: float):
+    from optuna.trial import TrialState
+
+    raw = copy.deepcopy(raw)
+    raw["name"] += f"_{method}"
+    raw["search"] = {**HPSEARCH[method], "timeout": budget, "seed": SEED}
+    sf = study_file(raw, folder, storage)
+    t0 = dt.datetime.now()  # Optuna stores naive local times
+    start = time.perf_counter()
+    study = hpsearch.run(sf)
+    result = Result(method, wall=time.perf_counter() - start)
+    best = None
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        elapsed = (trial.datetime_complete - t0).total_seconds()
+        if elapsed <= budget:
+            result.points.append((elapsed, float(trial.value)))
+            if best is None or trial.value > best.value:
+                best = trial
+    if best is not None:
+        exported = hpsearch.export_trial(
+            sf.name,
+            storage=storage,
+            trial=best.number,
+            out=folder / f"export-{sf.name}",
+            formats="keras",
+        )
+        result.test_accuracy = float(exported.card["test"]["accuracy"])
+    return result
+
+
+# ------------------------------------------------------------------ KerasTuner
+def kt_params(hp: Any, space: Any) -> dict[str, Any]:
+    """The trial's parameters, the searched ones asked from a KerasTuner ``hp``."""
+    from hpsearch.config import ChoiceParam
+
+    def ask(name: str, spec: Any) -> Any:
+        if isinstance(spec, ChoiceParam):
+            return hp.Choice(name, list(spec.choices))
+        sampling = "log" if spec.log else "linear"
+        if spec.is_int:
+            return hp.Int(name, int(spec.low), int(spec.high), sampling=sampling)
+        return hp.Float(name, float(spec.low), float(spec.high), sampling=sampling)
+
+    params = dict(space.fixed)
+    depth_name = space.depth_param
+    searched = space.searched
+    if depth_name in searched:
+        params[depth_name] = ask(depth_name, searched[depth_name].spec)
+    for name, dim in searched.items():
+        if name == depth_name:
+            continue
+        if dim.per_layer:
+            depth = int(params[depth_name])
+            params[name] = [ask(f"{name}_{i}", dim.spec) for i in range(1, depth + 1)]
+        else:
+            params[name] = ask(name, dim.spec)
+    return params
+
+
+def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result:
+    import keras
+    import keras_tuner as kt
+
+    from hpsearch.models import build_model
+    from hpsearch.training import make_optimizer
+
+    space, family = sf.space, sf.config.model.family
+
+    class HyperModel(kt.HyperModel):
+        def build(self, hp: Any) -> Any:
+            params = kt_params(hp, space)
+            model = build_model(family, params, dataset.input_shape, dataset.num_classes)
+            model.compile(
+                optimizer=make_optimizer(params),
+                loss="sparse_categorical_crossentropy",
+                metrics=["accuracy"],
+            )
+            return model
+
+        def fit(self, hp: Any, model: Any, *args: Any, **kwargs: Any) -> Any:
+            batch_size = int(kt_params(hp, space)["batch_size"])
+            return model.fit(*args, batch_size=batch_size, **kwargs)
+
+    result = Result("kerastuner")
+    ids: list[str] = []
+    start = time.monotonic()
+    deadline = start + budget
+
+    class Tuner(kt.Hyperband):
+        def _configure_tensorboard_dir(self, *args: Any, **kwargs: Any) -> None:
+            # KerasTuner 1.4 imports tensorboard for every trial on TensorFlow, only to
+            # patch TensorBoard callbacks (we pass none); TensorFlow 2.21 no longer
+            # installs tensorboard
+            return None
+
+        def pre_create_trial(self) -> None:
+            if time.monotonic() >= deadline:  # the oracle stops at max_trials
+                self.oracle.max_trials = len(self.oracle.trials)
+
+        def on_trial_end(self, trial: Any) -> None:
+            super().on_trial_end(trial)
+            elapsed = time.monotonic() - start
+            stored = self.oracle.trials[trial.trial_id]
+            if elapsed <= budget and stored.status == "COMPLETED" and stored.score is not None:
+                result.points.append((elapsed, float(stored.score)))
+                ids.append(trial.trial_id)
+
+    tuner = Tuner(
+        HyperModel(),
+        objective="val_accuracy",
+        max_epochs=sf.max_epochs,
+        factor=3,
+        hyperband_iterations=1000,  # as many sweeps as fit in the budget
+        seed=SEED,
+        directory=str(folder / "kerastuner"),
+        project_name=sf.name,
+        overwrite=True,
+    )
+    callbacks = [deadline_callback(deadline, refuse_late_start=False)]
+    patience = int(space.fixed.get("patience", 0) or 0)
+    if patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=patience))
+    tuner.search(
+        dataset.x_train,
+        dataset.y_train,
+        validation_data=(dataset.x_val, dataset.y_val),
+        callbacks=callbacks,
+        verbose=0,
+    )
+    result.wall = time.monotonic() - start
+    if result.points:
+        best = max(range(len(ids)), key=lambda i: result.points[i][1])
+        with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed
+            warnings.simplefilter("ignore")
+            model = tuner.load_model(tuner.oracle.trials[ids[best]])
+        result.test_accuracy = test_accuracy(model, dataset)
+    return result
+
+
+# ------------------------------------------------------------------ scikit-learn
+def run_randomsearch(sf: Any, dataset: Any, budget: float) -> Result:
+    from sklearn.model_selection import PredefinedSplit, RandomizedSearchCV
+
+    from hpsearch.engines._sklearn import build_estimator
+
+    result = Result("randomsearch")
+    kept: dict[str, Any] = {}
+    start = time.monotonic()
+
+    def score(estimator: Any, x: Any, y: Any) -> float:
+        accuracy = float(np.mean(estimator.predict(x) == y))
+        elapsed = time.monotonic() - start
+        if elapsed <= budget:
+            result.points.append((elapsed, accuracy))
+            if accuracy > kept.get("accuracy", -1.0):
+                kept.update(accuracy=accuracy, estimator=estimator)
+        return accuracy
+
+    estimator = build_estimator(sf, SEED)  # hpsearch's tag-fixed scikeras KerasClassifier
+    estimator.set_params(callbacks=[deadline_callback(start + budget, refuse_late_start=True)])
+    x = np.concatenate([dataset.x_train, dataset.x_val])
+    y = np.concatenate([dataset.y_train, dataset.y_val])
+    folds = np.r_[np.full(len(dataset.x_train), -1), np.zeros(len(dataset.x_val), dtype=int)]
+    search = RandomizedSearchCV(
+        estimator,
+        sf.space.distributions(),
+        n_iter=max(100, int(budget)),  # more than fit in the budget
+        scoring=score,
+        cv=PredefinedSplit(folds),
+        refit=False,
+        error_score="raise",
+        random_state=SEED,
+    )
+    with contextlib.suppress(BudgetSpent):  # the first fit started after the budget
+        search.fit(x, y)
+    result.wall = time.monotonic() - start
+    if "estimator" in kept:
+        result.test_accuracy = test_accuracy(kept["estimator"].model_, dataset)
+    return result
+
+
+# ------------------------------------------------------------------ report
+def checkpoints(budget: float) -> list[float]:
+    times = [float(t) for t in CHECKPOINTS if t < budget] + [float(budget)]
+    if len(times) < 3:
+        times = [budget * k / 4 for k in range(1, 5)]
+    return times
+
+
+def plot(results: list[Result], targets: tuple[float, ...], budget: float, path: Path, title: str):
+    import plotly.graph_objects as go
+    from plotly.colors import qualitative
+
+    unit, scale = ("minutes", 60.0) if budget >= 180 else ("seconds", 1.0)
+    fig = go.Figure()
+    fig.update_layout(
+        template="plotly_white",  # as hpsearch's dashboards
+        margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        title=title,
+        xaxis_title=f"wall time ({unit})",
+        yaxis_title="best validation accuracy so far",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    for i, result in enumerate(results):
+        xs, ys = result.curve()
+        if not xs:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                x=[x / scale for x in [*xs, budget]],
+                y=[*ys, ys[-1]],
+                mode="lines+markers",
+                line={"shape": "hv", "width": 2, "color": qualitative.Plotly[i]},
+                name=LABELS[result.method],
+            )
+        )
+    for target in targets:
+        fig.add_hline(y=target, line_dash="dot", line_color="#888", annotation_text=pct(target, 1))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
+    written = [path]
+    try:
+        fig.write_image(path.with_suffix(".png"), width=1000, height=560)
+        written.append(path.with_suffix(".png"))
+    except Exception:  # no kaleido (or no browser for it): the HTML is enough
+        pass
+    points = {r.method: {"points": r.points, "test_accuracy": r.test_accuracy} for r in results}
+    path.with_suffix(".json").write_text(json.dumps(points, indent=1))
+    return [*written, path.with_suffix(".json")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--space", choices=sorted(SPACES), default="mlp")
+    parser.add_argument("--budget", type=float, default=None, help="seconds per method")
+    parser.add_argument("--methods", default="hpsearch,kerastuner,randomsearch")
+    parser.add_argument("--storage", default="sqlite:///benchmarks/results.db")
+    parser.add_argument("--mnist", default=str(SHARED_MNIST))
+    parser.add_argument("--plot", default=None, help="HTML file for the best-so-far curves")
+    parser.add_argument("--quick", action="store_true", help="digits, seconds: a smoke run")
+    args = parser.parse_args()
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(LABELS))
+    if unknown:
+        parser.error(f"--methods: unknown {', '.join(unknown)}; allowed: {', '.join(LABELS)}")
+    budget = args.budget or (8.0 if args.quick else 3600.0)
+    targets = QUICK_TARGETS if args.quick else TARGETS[args.space]
+    family, space = SPACES[args.space]
+    space = dict(space)
+    if args.quick:
+        space["epochs"] = 5 if family == "mlp" else 3
+    suffix = "_quick" if args.quick else ""
+    plot_path = Path(
+        args.plot or ROOT / "dashboards" / f"time_to_accuracy_{args.space}{suffix}.html"
+    )
+
+    raw = {
+        "name": f"tta_{args.space}_{run_stamp()}{suffix}",
+        "data": data_section(args.quick, args.mnist),
+        "model": {"family": family},
+        "space": space,
+        "objective": "val_accuracy",
+        "search": {"sampler": "tpe", "pruner": "hyperband", "timeout": budget, "seed": SEED},
+    }
+    results = []
+    with tempfile.TemporaryDirectory(prefix="hpsearch-tta-") as tmp:
+        folder = Path(tmp)
+        scratch = sqlite_in(folder, "scratch.db")
+        sf = study_file(raw, folder, scratch)
+        dataset = warm_up(raw, folder, scratch)
+        for method in methods:
+            print(f"--- {LABELS[method]}: {budget:g} s", flush=True)
+            if method in HPSEARCH:
+                result = run_hpsearch(method, raw, folder, args.storage, budget)
+            elif method == "kerastuner":
+                result = run_kerastuner(sf, dataset, folder, budget)
+            else:
+                random_raw = copy.deepcopy(raw)
+                random_raw["name"] += "_random"
+                random_raw["space"]["epochs"] = {"low": 1, "high": sf.max_epochs}
+                random_raw["search"] = {"engine": "sklearn", "method": "random"}
+                random_sf = study_file(random_raw, folder, scratch)
+                result = run_randomsearch(random_sf, dataset, budget)
+            print(
+                f"--- {LABELS[method]}: {len(result.points)} results within the budget, "
+                f"best {pct(result.best_at(budget))}, {result.wall:.0f} s wall",
+                flush=True,
+            )
+            results.append(result)
+
+    times = checkpoints(budget)
+    header = ["method", "trials"]
+    header += [f"best at {secs(t)}" for t in times]
+    header += [f"time to {pct(t, 1)}" for t in targets]
+    header += ["test acc of best"]
+    rows = []
+    for result in results:
+        row = [LABELS[result.method], str(len(result.points))]
+        row += [pct(result.best_at(t)) for t in times]
+        row += [secs(result.time_to(t)) for t in targets]
+        row += [pct(result.test_accuracy)]
+        rows.append(row)
+    body = table(header, rows)
+    title = f"Time to accuracy, MNIST {args.space.upper()} space, {budget:g} s per method"
+    written = plot(results, targets, budget, plot_path, title)
+    space_text = ", ".join(f"{k}={json.dumps(v)}" for k, v in space.items())
+    body += (
+        f"\n\nSame budget of {budget:g} s wall time for each method, run one after the other "
+        f"on the same {len(dataset.x_train)} training / {len(dataset.x_val)} validation "
+        f"{dataset.name} images; test accuracy on the {len(dataset.x_test)} test images. "
+        "Best validation accuracy so far at fixed times, time until the best reaches each "
+        "target (— = not within the budget), over trials that finished within the budget "
+        "(see the script's docstring for what counts). Wall times including the overrun of "
+        "the last trial: "
+        + ", ".join(f"{LABELS[r.method]} {r.wall:.0f} s" for r in results)
+        + f".\n\nSpace: `{space_text}` (scikit-learn samples epochs from 1 to "
+        f"{space['epochs']} instead of stopping early). Curves: "
+        + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in written)
+        + "."
+    )
+    print(body)
+    if not args.quick:
+        write_section(
+            f"time_to_accuracy_{args.space}",
+            f"Time to accuracy: MNIST {args.space.upper()} (hpsearch, KerasTuner, scikit-learn)",
+            body,
+        )
+
+
+if __name__ == "__main__":
+    main()
