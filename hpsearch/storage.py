@@ -144,7 +144,8 @@ def _fast_commits(storage: optuna.storages.RDBStorage) -> None:
     """``synchronous=NORMAL`` on every connection: in WAL mode a commit then skips
     its fsync (the WAL is synced at checkpoints). A crashed process loses nothing; a
     power cut may lose the last commits but never corrupts the file (SQLite's
-    documented guarantee for WAL). Trials get about 3x cheaper to store.
+    documented guarantee for WAL). Measured with benchmarks/bookkeeping.py: 59 → 46 ms
+    of storage work per trial.
     """
     from sqlalchemy import event
 
