@@ -81,22 +81,6 @@ def best_value(study: optuna.Study) -> float | None:
     return max(values) if study.directions[0] == StudyDirection.MAXIMIZE else min(values)
 
 
-def create_or_load(
-    study_file: StudyFile,
-    storage: Any,
-    sampler: Any,
-    pruner: Any,
-    dataset_summary: dict[str, Any],
-    engine: str = ENGINE,
-    objective_names: list[str] | None = None,
-) -> optuna.Study:
-    """Create the study (or load it to resume) and record what produced it."""
-    study, _ = create_or_join(
-        study_file, storage, sampler, pruner, dataset_summary, engine, objective_names
-    )
-    return study
-
-
 def create_or_join(
     study_file: StudyFile,
     storage: Any,
@@ -106,7 +90,8 @@ def create_or_join(
     engine: str = ENGINE,
     objective_names: list[str] | None = None,
 ) -> tuple[optuna.Study, bool]:
-    """Create the study, or load it if it exists; True if this call created it.
+    """Create the study, or load it if it exists (to resume); True if this call created
+    it. Records what produced the study (configuration, data, engine).
 
     When several workers start at once, the storage's unique study name decides
     which one creates it.

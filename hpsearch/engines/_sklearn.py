@@ -30,7 +30,7 @@ from sklearn.model_selection import (
 from sklearn.utils import ClassifierTags
 
 from hpsearch._progress import Progress
-from hpsearch.engines._optuna import StudyInterrupted, create_or_load
+from hpsearch.engines._optuna import StudyInterrupted, create_or_join
 from hpsearch.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -389,7 +389,7 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     try:
         dataset = load_dataset(cfg.data, study_file.base_dir)
         storage = open_storage(study_file.storage)
-        study = create_or_load(
+        study, _ = create_or_join(
             study_file,
             storage,
             None,
