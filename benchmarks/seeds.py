@@ -3,7 +3,8 @@ trials through hpsearch, their test accuracy beside the tutorials' numbers; with
 ``--tuned``, the best MLP and CNN that hpsearch finds within a time budget each.
 
     python benchmarks/seeds.py [--storage URL] [--mnist PATH] [--quick]
-    python benchmarks/seeds.py --tuned [--timeout 3600] [--storage URL] [--mnist PATH] [--quick]
+    python benchmarks/seeds.py --tuned [--timeout 3600] [--side-by-side] [--storage URL]
+        [--mnist PATH] [--quick]
 
 Each tutorial network is a study whose space is all fixed values, run for one trial
 (``hpsearch.run``) and exported (``hpsearch.export_trial``, which measures the test-set
@@ -19,6 +20,7 @@ writes it.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -197,24 +199,55 @@ def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     return body
 
 
+def tuned_overrides(args: argparse.Namespace, stem: str, name: str) -> list[str]:
+    """The ``--set`` overrides that turn a study file's trial count into a time budget."""
+    overrides = [f"name={name}", "search.n_trials=null", f"search.timeout={args.timeout}"]
+    if args.quick:
+        overrides += ["data.name=digits", "data.validation=0.2", "search.enqueue=[]"]
+        if stem == "mnist_cnn":
+            overrides.append("space.padding=same")
+    else:
+        overrides.append(f"data.path={Path(args.mnist).resolve()}")
+    if args.side_by_side:
+        overrides.append("workers.threads=1")  # one core each
+    return overrides
+
+
+def search_side_by_side(args: argparse.Namespace, names: dict[str, str]) -> None:
+    """Run every study file at the same time, each as its own ``hpsearch run`` process."""
+    procs = []
+    for stem, name in names.items():
+        cmd = [sys.executable, "-m", "hpsearch", "run", str(ROOT / "studies" / f"{stem}.yaml")]
+        for override in tuned_overrides(args, stem, name):
+            cmd += ["--set", override]
+        cmd += ["--storage", args.storage, "--quiet"]
+        procs.append((stem, subprocess.Popen(cmd)))  # relative storage paths as given
+    for stem, proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"{stem}: hpsearch run exited with {proc.returncode}")
+
+
 def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
+    names = {stem: f"{stem}_tuned_{stamp}" for stem in TUNED}
+    if args.side_by_side:
+        search_side_by_side(args, names)
     rows = []
     for stem, (kind, best_reported) in TUNED.items():
-        name = f"{stem}_tuned_{stamp}"
-        overrides = [f"name={name}", "search.n_trials=null", f"search.timeout={args.timeout}"]
-        if args.quick:
-            overrides += ["data.name=digits", "data.validation=0.2", "search.enqueue=[]"]
-            if stem == "mnist_cnn":
-                overrides.append("space.padding=same")
+        name = names[stem]
+        if args.side_by_side:
+            study = hpsearch.open_study(name, storage=args.storage)
         else:
-            overrides.append(f"data.path={Path(args.mnist).resolve()}")
-        sf = hpsearch.load_study_file(
-            ROOT / "studies" / f"{stem}.yaml", overrides, storage=args.storage
-        )
-        study = hpsearch.run(sf)
+            sf = hpsearch.load_study_file(
+                ROOT / "studies" / f"{stem}.yaml",
+                tuned_overrides(args, stem, name),
+                storage=args.storage,
+            )
+            study = hpsearch.run(sf)
         states: dict[str, int] = {}
         for t in study.trials:
             states[t.state.name] = states.get(t.state.name, 0) + 1
+        started = min(t.datetime_start for t in study.trials if t.datetime_start)
+        ended = max(t.datetime_complete for t in study.trials if t.datetime_complete)
         card = export(name, args.storage, folder)
         best = study.best_trial
         test = card["test"]["accuracy"]
@@ -224,6 +257,7 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
             [
                 f"{kind} (`{stem}.yaml`)",
                 f"{states.get('COMPLETE', 0)}/{states.get('PRUNED', 0)}/{states.get('FAIL', 0)}",
+                f"{(ended - started).total_seconds() / 60:.0f} min",
                 str(best.number),
                 pct(best.user_attrs["val_accuracy"]),
                 pct(test),
@@ -237,6 +271,7 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
         [
             "network",
             "complete/pruned/failed",
+            "first start to last end",
             "best trial",
             "val acc",
             "test acc",
@@ -249,7 +284,14 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     )
     body += (
         f"\n\nEach study file run with `search.timeout={args.timeout:g}` (seconds; the trial "
-        "running at the timeout finishes) instead of its trial count; the best trial "
+        "running at the timeout finishes) instead of its trial count"
+        + (
+            ", both at the same time, each as its own `hpsearch run` process with one "
+            "TensorFlow thread (`workers.threads=1`: one core each)"
+            if args.side_by_side
+            else ", one after the other"
+        )
+        + "; the best trial "
         f"exported by `hpsearch.export_trial`. Studies `mnist_mlp_tuned_{stamp}` and "
         f"`mnist_cnn_tuned_{stamp}` in the storage of the command above."
     )
@@ -260,6 +302,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tuned", action="store_true", help="search each space instead")
     parser.add_argument("--timeout", type=float, default=None, help="--tuned: seconds each")
+    parser.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="--tuned: run both searches at the same time, one core each",
+    )
     parser.add_argument("--storage", default="sqlite:///benchmarks/results.db")
     parser.add_argument("--mnist", default=str(SHARED_MNIST))
     parser.add_argument("--quick", action="store_true", help="digits, seconds: a smoke run")

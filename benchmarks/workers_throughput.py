@@ -208,9 +208,9 @@ small to keep two threads busy. Four workers on two cores only add contention an
 a second TensorFlow import per core, so they gain nothing over two in the whole
 command (the "trials only" column, which leaves the imports out, rises a little
 in three of the four cases). Use `--workers` up to the number of cores. Not
-measured here: a convnet whose batches keep both threads busy should gain less. SQLite and PostgreSQL give the same
-throughput here: at a few trials per second the storage is not the bottleneck
-(see the bookkeeping benchmark for its cost per trial).
+measured here: a convnet whose batches keep both threads busy should gain less.
+SQLite and PostgreSQL give the same throughput here: at a few trials per second
+the storage is not the bottleneck (see the bookkeeping benchmark for its cost per trial).
 """
 
 

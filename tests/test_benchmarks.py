@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -135,14 +137,21 @@ def test_seeds_quick(tmp_path):
     ]
 
 
-def test_seeds_tuned_quick(tmp_path):
-    rows = _run_quick(
-        "seeds.py", "--tuned", "--timeout", "5", "--storage", f"sqlite:///{tmp_path / 's.db'}"
-    )
+@pytest.mark.parametrize("side_by_side", [False, True], ids=["one-after-other", "side-by-side"])
+def test_seeds_tuned_quick(tmp_path, side_by_side):
+    args = ["--tuned", "--timeout", "5", "--storage", f"sqlite:///{tmp_path / 's.db'}"]
+    rows = _run_quick("seeds.py", *args, *(["--side-by-side"] if side_by_side else []))
     header, body = rows[0], rows[1:]
-    assert header[:3] == ["network", "complete/pruned/failed", "best trial"]
+    assert header[:4] == [
+        "network",
+        "complete/pruned/failed",
+        "first start to last end",
+        "best trial",
+    ]
     assert [r[0] for r in body] == ["MLP (`mnist_mlp.yaml`)", "CNN (`mnist_cnn.yaml`)"]
-    assert all(r[header.index("test acc")].endswith("%") for r in body)
+    for row in body:
+        assert row[header.index("test acc")].endswith("%")
+        assert int(row[1].split("/")[0]) >= 1  # a COMPLETE trial within the budget
 
 
 def test_workers_throughput_quick():
@@ -155,8 +164,9 @@ def test_workers_throughput_quick():
     assert all(r[-1].endswith("/ 0") for r in rows[1:])  # the reader never failed
 
 
-def test_bookkeeping_quick():
-    rows = _run_quick("bookkeeping.py")
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_bookkeeping_quick(sampler):
+    rows = _run_quick("bookkeeping.py", "--sampler", sampler)
     assert rows[0][0] == "storage"
     assert [r[0] for r in rows[1:]] == ["memory", "sqlite"]
     assert all(float(r[5]) > 0 for r in rows[1:])  # mean ms per trial
