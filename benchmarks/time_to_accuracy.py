@@ -211,7 +211,7 @@ def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result
     import keras_tuner as kt
 
     from hpsearch.models import build_model
-    from hpsearch.training import make_optimizer
+    from hpsearch.training import make_optimizer, steps_per_execution
 
     space, family = sf.space, sf.config.model.family
 
@@ -223,6 +223,10 @@ def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result
                 optimizer=make_optimizer(params),
                 loss="sparse_categorical_crossentropy",
                 metrics=["accuracy"],
+                # as hpsearch does: only the search differs
+                steps_per_execution=steps_per_execution(
+                    len(dataset.x_train), int(params["batch_size"])
+                ),
             )
             return model
 

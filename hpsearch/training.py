@@ -27,6 +27,22 @@ __all__ = ["TrainResult", "configure_tensorflow", "train"]
 EpochHook = Callable[[int, Mapping[str, float]], None]
 _CONFIGURED = False
 
+# Batches per call of the compiled train step. Keras' default of 1 returns to
+# Python after every batch; 32 does the same arithmetic in the same order (identical
+# losses and accuracies) with 32 times fewer round trips, but tracing its loop costs
+# about 0.5 s more per model. Measured on 2 CPU cores, MNIST (54,000 images): MLP 2x512
+# batch 64, 7.7 -> 4.6 s per epoch; batch 128, 4.6 -> 3.5 s; tutorial B's CNN batch 32,
+# 21 -> 19 s; on 450 digits images (8 batches) a 2-epoch fit took 1.1 s -> 1.4-1.8 s.
+# So epochs of at least MULTI_STEP_MIN batches run 32 per call, shorter ones 1.
+STEPS_PER_EXECUTION = 32
+MULTI_STEP_MIN = 200
+
+
+def steps_per_execution(n_samples: int, batch_size: int) -> int:
+    """Batches per compiled call for an epoch of ``n_samples`` in batches of ``batch_size``."""
+    steps = -(-int(n_samples) // max(1, int(batch_size)))
+    return STEPS_PER_EXECUTION if steps >= MULTI_STEP_MIN else 1
+
 
 def configure_tensorflow(threads: int | None = None) -> None:
     """Quiet TensorFlow's logs and set its thread pools, once per process.
@@ -185,6 +201,9 @@ def train(
             optimizer=make_optimizer(params),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
+            steps_per_execution=steps_per_execution(
+                len(dataset.x_train), int(params["batch_size"])
+            ),
         )
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     patience = int(params.get("patience", 0) or 0)

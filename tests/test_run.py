@@ -59,6 +59,41 @@ def test_run_stores_complete_trials_with_curves_and_metrics(write_study, storage
     assert meta["data"]["train"] == 450 and meta["data"]["validation"] == 150
 
 
+def test_steps_per_execution_changes_speed_not_results(write_study, tmp_path, monkeypatch):
+    """hpsearch runs 32 batches per compiled call on long epochs (Keras' default is 1);
+    the same seeded study must store the same curves either way."""
+    import keras
+
+    import hpsearch.training
+
+    compiled_with = []
+    compile_ = keras.Model.compile
+
+    def recording_compile(self, *args, **kwargs):
+        compiled_with.append(kwargs.get("steps_per_execution", 1))
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "compile", recording_compile)
+    assert hpsearch.training.steps_per_execution(450, 64) == 1  # 8 batches: not worth it
+    assert hpsearch.training.steps_per_execution(54_000, 128) == 32  # MNIST: 422 batches
+    histories = {}
+    for steps in (1, 32):
+        # 29 batches per epoch: below the threshold unless it is lowered
+        monkeypatch.setattr(hpsearch.training, "MULTI_STEP_MIN", 1 if steps > 1 else 10**9)
+        url = f"sqlite:///{tmp_path / f'spe{steps}.db'}"
+        # batch 16 over 450 images: 29 steps per epoch, fewer than 32 in one call
+        path = write_study(f"spe{steps}", storage=url, space__batch_size=16)
+        study = _run(path, "search.n_trials=2")
+        histories[steps] = [t.user_attrs["history"] for t in study.trials]
+        assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    assert compiled_with == [1, 1, 32, 32]
+    one, many = histories.values()
+    for a, b in zip(one, many, strict=True):
+        assert a.keys() == b.keys()
+        for key in a:
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6)
+
+
 def test_optuna_cli_reads_the_same_storage(write_study, storage_url):
     _run(write_study(search__n_trials=2))
     optuna_cli = Path(sys.executable).with_name("optuna")

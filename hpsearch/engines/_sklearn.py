@@ -88,7 +88,7 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
     because of that ``**``, all of them again as ``params``.
     """
     from hpsearch.models import build_model
-    from hpsearch.training import make_optimizer
+    from hpsearch.training import make_optimizer, steps_per_execution
 
     hp = _hyperparameters(params)
     model = build_model(params["family"], hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
@@ -97,6 +97,9 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
             optimizer=make_optimizer(hp),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
+            steps_per_execution=steps_per_execution(
+                int(meta["X_shape_"][0]), int(hp.get("batch_size", 32))
+            ),
         )
     return model
 
