@@ -39,13 +39,13 @@ def make_objective(study_file: Any, dataset: Any, progress: Any) -> Any:
     import random
 
     from hpsearch.engines._optuna import _Objective
+    from hpsearch.storage import set_user_attrs
 
     class Trivial(_Objective):
         """Samples and stores like a real trial; trains nothing."""
 
         def _run(self, trial: Any, frozen: Any) -> float:
             params = self.study_file.space.suggest(trial)
-            trial.set_user_attr("seed", self.seed + trial.number)
             self.progress.trial_started(trial.number, params)
             history: dict[str, list[float]] = {"val_accuracy": [], "val_loss": []}
             for epoch in range(1, EPOCHS + 1):
@@ -54,12 +54,9 @@ def make_objective(study_file: Any, dataset: Any, progress: Any) -> Any:
                 history["val_loss"].append(1 - acc)
                 trial.report(acc, epoch)
                 self.progress.epoch(trial.number, epoch, EPOCHS, {"val_accuracy": acc})
-            for key, values in history.items():
-                trial.set_user_attr(key, values[-1])
-            trial.set_user_attr("epochs_run", EPOCHS)
-            trial.set_user_attr("params", 1000)
-            trial.set_user_attr("train_seconds", 0.0)
-            trial.set_user_attr("history", history)
+            final = {key: values[-1] for key, values in history.items()}
+            final.update(epochs_run=EPOCHS, params=1000, train_seconds=0.0, history=history)
+            set_user_attrs(trial, final)  # as the real trial writes them
             return history["val_accuracy"][-1]
 
     return Trivial(study_file, dataset, progress)

@@ -59,6 +59,47 @@ def test_run_stores_complete_trials_with_curves_and_metrics(write_study, storage
     assert meta["data"]["train"] == 450 and meta["data"]["validation"] == 150
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
+def test_final_attrs_are_written_together(kind, tmp_path):
+    """set_user_attrs stores every attribute (RDB storages: in one commit), and the
+    running trial sees them as set_user_attr would have left them."""
+    from sqlalchemy import event
+
+    from hpsearch.storage import open_storage, set_user_attrs
+
+    url = {
+        "sqlite": f"sqlite:///{tmp_path / 's.db'}",
+        "journal": f"journal:///{tmp_path / 'j.log'}",
+    }
+    storage = open_storage(url[kind]) if kind in url else optuna.storages.InMemoryStorage()
+    study = optuna.create_study(storage=storage)
+    attrs = {"val_accuracy": 0.9, "params": 1234, "history": {"val_loss": [0.5, 0.25]}}
+    commits: list[object] = []
+    if kind == "sqlite":
+        event.listen(storage.engine, "commit", commits.append)
+
+    def batched(trial: optuna.Trial) -> float:
+        set_user_attrs(trial, attrs)
+        assert trial.user_attrs == attrs
+        return 0.0
+
+    def one_by_one(trial: optuna.Trial) -> float:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return 0.0
+
+    counts = []
+    nothing = lambda t: 0.0  # noqa: E731
+    for objective in (nothing, nothing, batched, one_by_one):  # the first warms the caches
+        commits.clear()
+        study.optimize(objective, n_trials=1)
+        counts.append(len(commits))
+    assert [t.user_attrs for t in study.trials] == [{}, {}, attrs, attrs]
+    if kind == "sqlite":
+        assert counts[2] == counts[1] + 1  # the three attributes: one commit
+        assert counts[3] == counts[1] + len(attrs)
+
+
 def test_steps_per_execution_changes_speed_not_results(write_study, tmp_path, monkeypatch):
     """hpsearch runs 32 batches per compiled call on long epochs (Keras' default is 1);
     the same seeded study must store the same curves either way."""

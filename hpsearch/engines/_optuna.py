@@ -39,6 +39,7 @@ from hpsearch.engines._queue import (
     worker_id,
 )
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated, TrialFailed
+from hpsearch.storage import set_user_attrs
 
 if TYPE_CHECKING:
     import optuna
@@ -66,16 +67,19 @@ class StudyInterrupted(HpsearchError):
     sigterm = False
 
 
-def best_value(study: optuna.Study) -> float | None:
-    """The best value of the first objective so far (None before any COMPLETE trial)."""
+def best_value(
+    study: optuna.Study, trials: list[optuna.trial.FrozenTrial] | None = None
+) -> float | None:
+    """The best value of the first objective so far (None before any COMPLETE trial).
+
+    ``trials``: the study's trials if just read (saves a storage read).
+    """
     from optuna.study import StudyDirection
     from optuna.trial import TrialState
 
-    values = [
-        t.values[0]
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.values
-    ]
+    if trials is None:
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    values = [t.values[0] for t in trials if t.state == TrialState.COMPLETE and t.values]
     if not values:
         return None
     return max(values) if study.directions[0] == StudyDirection.MAXIMIZE else min(values)
@@ -212,9 +216,13 @@ class _Objective:
         self.workers = study_file.config.workers
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        frozen = trial.study._storage.get_trial(trial._trial_id)
+        # the trial as Optuna read it when the trial began (one storage read less)
+        frozen = getattr(trial, "_cached_frozen_trial", None) or trial.study._storage.get_trial(
+            trial._trial_id
+        )
         refill(trial.study, frozen)  # first: the next slot of this one's chain
-        trial.set_user_attr(WORKER_ATTR, self.worker)
+        seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
+        set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
         with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
             return self._run(trial, frozen)
 
@@ -224,8 +232,7 @@ class _Objective:
         from hpsearch.training import train
 
         params = self.study_file.space.suggest(trial)
-        seed = int(trial.user_attrs.get("seed", self.seed + trial.number))
-        trial.set_user_attr("seed", seed)
+        seed = int(trial.user_attrs["seed"])  # set by __call__
         epochs = int(params["epochs"])
         curves: dict[str, list[float]] = {}
         self.progress.trial_started(trial.number, params)
@@ -321,14 +328,16 @@ class _Objective:
             checkpoint.remove()
         self.consecutive_failures = 0
         metrics = result.metrics
-        for key, value in metrics.items():
-            trial.set_user_attr(key, value)
-        trial.set_user_attr("params", result.param_count)
-        trial.set_user_attr("epochs_run", result.epochs_run)
-        trial.set_user_attr("train_seconds", round(result.train_seconds, 3))
-        trial.set_user_attr("history", curves if resume is not None else result.history)
+        final: dict[str, Any] = {
+            **metrics,
+            "params": result.param_count,
+            "epochs_run": result.epochs_run,
+            "train_seconds": round(result.train_seconds, 3),
+            "history": curves if resume is not None else result.history,
+        }
         if result.latency_ms is not None:
-            trial.set_user_attr("latency", result.latency_ms)
+            final["latency"] = result.latency_ms
+        set_user_attrs(trial, final)  # one transaction on RDB storages
         values = []
         for obj in self.study_file.objectives:
             if obj.metric == "params":
@@ -504,8 +513,13 @@ def work(
     max_failures = study_file.config.search.max_consecutive_failures
     grace = study_file.config.workers.grace_period
 
+    spent_after_trial: list[int] = []  # budget_spent as read at the end of the last trial
+
     def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        progress.trial_finished(trial, best_value(study))
+        trials = study.get_trials(deepcopy=False)  # one read for the best and the budget
+        progress.trial_finished(trial, best_value(study, trials))
+        if limit is not None:
+            spent_after_trial.append(budget_spent(study, trials))
 
     ran = 0
     while True:
@@ -513,8 +527,11 @@ def work(
             return "timeout"
         if max_trials is not None and ran >= max_trials:
             return "recycle"
-        if limit is not None and budget_spent(study) >= limit:
-            return "done"
+        if limit is not None:
+            spent = spent_after_trial.pop() if spent_after_trial else budget_spent(study)
+            spent_after_trial.clear()
+            if spent >= limit:
+                return "done"
         try:
             study.optimize(
                 objective,

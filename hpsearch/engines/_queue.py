@@ -108,9 +108,10 @@ def counts_toward_budget(
     return False
 
 
-def budget_spent(study: optuna.Study) -> int:
-    """How many trials of the budget a study has finished."""
-    trials = study.get_trials(deepcopy=False)
+def budget_spent(study: optuna.Study, trials: list[optuna.trial.FrozenTrial] | None = None) -> int:
+    """How many trials of the budget a study has finished (``trials``: if just read)."""
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
     done = retried(trials)
     return sum(counts_toward_budget(t, done) for t in trials)
 
