@@ -346,6 +346,38 @@ def test_ctrl_c_marks_the_trial_and_a_rerun_finishes_exactly_the_budget(
     assert len(study.trials) == 5  # 4 finished + the interrupted one, nothing repeated
 
 
+def test_interrupt_before_training_starts_loses_no_budget(write_study, storage_url, monkeypatch):
+    """Ctrl-C right after a worker popped its slot, before the training loop (between
+    trials): the popped trial is marked interrupted, so a rerun runs its copy and the
+    budget is still exact."""
+    from hpsearch.engines import _optuna
+
+    path = write_study(search__n_trials=3)
+    real = _optuna.Heartbeat.around
+    started = []
+
+    def interrupt_second_trial(study, trial_id, interval):
+        started.append(trial_id)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        return real(study, trial_id, interval)
+
+    monkeypatch.setattr(_optuna.Heartbeat, "around", interrupt_second_trial)
+    with pytest.raises(_optuna.StudyInterrupted):
+        _run(path)
+    study = optuna.load_study(study_name="study", storage=storage_url)
+    assert [t.state for t in study.trials[:2]] == [TrialState.COMPLETE, TrialState.FAIL]
+    lost = study.trials[1]
+    assert lost.user_attrs["interrupted"] is True and "fail_reason" in lost.user_attrs
+
+    monkeypatch.setattr(_optuna.Heartbeat, "around", real)
+    _run(path)
+    study = optuna.load_study(study_name="study", storage=storage_url)
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3  # the budget, exactly
+    assert [t.user_attrs.get("retry_of") for t in complete].count(lost.number) == 1
+
+
 def test_status_and_best_commands(write_study, storage_url):
     path = write_study(search__n_trials=2)
     study = _run(path)

@@ -199,6 +199,9 @@ class _Checkpoint:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM)"
+
+
 class _Objective:
     """The function Optuna calls for each trial."""
 
@@ -216,15 +219,29 @@ class _Objective:
         self.workers = study_file.config.workers
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
-        # the trial as Optuna read it when the trial began (one storage read less)
-        frozen = getattr(trial, "_cached_frozen_trial", None) or trial.study._storage.get_trial(
-            trial._trial_id
-        )
-        refill(trial.study, frozen)  # first: the next slot of this one's chain
-        seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
-        set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
-        with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
-            return self._run(trial, frozen)
+        try:
+            # the trial as Optuna read it when the trial began (one storage read less)
+            frozen = getattr(trial, "_cached_frozen_trial", None) or trial.study._storage.get_trial(
+                trial._trial_id
+            )
+            refill(trial.study, frozen)  # first: the next slot of this one's chain
+            seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
+            set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
+            with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
+                return self._run(trial, frozen)
+        except KeyboardInterrupt:
+            # also when the signal came before training started: the slot was popped,
+            # so the trial must be marked to be queued again (or the budget loses one)
+            if not trial.user_attrs.get(INTERRUPTED):
+                set_user_attrs(
+                    trial,
+                    {
+                        "fail_reason": INTERRUPTED_REASON,
+                        INTERRUPTED: True,
+                        WORKER_ATTR: self.worker,
+                    },
+                )
+            raise
 
     def _run(self, trial: optuna.Trial, frozen: optuna.trial.FrozenTrial) -> float | list[float]:
         import optuna
@@ -304,10 +321,15 @@ class _Objective:
                 checkpoint.remove()
             raise
         except KeyboardInterrupt:
-            trial.set_user_attr("fail_reason", "interrupted (Ctrl-C or SIGTERM)")
-            trial.set_user_attr(INTERRUPTED, True)
-            trial.set_user_attr("history", curves)
-            trial.set_user_attr("epochs_run", epochs_done[0])
+            set_user_attrs(
+                trial,
+                {
+                    "fail_reason": INTERRUPTED_REASON,
+                    INTERRUPTED: True,
+                    "history": curves,
+                    "epochs_run": epochs_done[0],
+                },
+            )
             raise
         except Exception as exc:
             self.consecutive_failures += 1
