@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -119,10 +120,19 @@ def open_storage(
             "heartbeat_stale_trial_callback": retry,
         }
     try:
-        with warnings.catch_warnings():
-            # heartbeats are marked experimental in Optuna 5.0; they are what we want
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+        for attempt in range(3):
+            try:
+                with warnings.catch_warnings():
+                    # heartbeats are marked experimental in Optuna 5.0; they are what we want
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+                break
+            except Exception as exc:
+                # two processes opening a new database at once both create the tables;
+                # the slower one fails with "table ... already exists": open it again
+                if "already exists" not in str(exc) or attempt == 2:
+                    raise
+                time.sleep(0.2)
         if db is not None:
             _fast_commits(storage)
         return storage
