@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -141,8 +142,14 @@ def make_pruner(
 def _build(
     path: str, factory: Callable[..., Any], kwargs: dict[str, Any], user: dict[str, Any]
 ) -> Any:
+    import optuna
+
     try:
-        return factory(**kwargs)
+        with warnings.catch_warnings():
+            # options the study file asks for by name (multivariate, group, constant_liar...)
+            # are a choice, not a surprise: no "experimental feature" warning on every run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return factory(**kwargs)
     except (TypeError, ValueError) as exc:
         raise ConfigError(
             f"{factory.__name__} rejected these options: {exc}",

@@ -122,12 +122,23 @@ def test_pruning_quick(tmp_path):
 
 
 def test_seeds_quick(tmp_path):
-    rows = _run_quick("seeds.py", "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    rows = _run_quick("seeds.py", "--seeds", "0,1", "--storage", f"sqlite:///{tmp_path / 's.db'}")
     header, body = rows[0], rows[1:]
     assert header[:2] == ["tutorial", "network"]
     assert [r[0] for r in body] == ["A", "B MLP", "B CNN", "D", "E"]
     test_acc = header.index("test acc")
     assert all(r[test_acc].endswith("%") for r in body)
+    for row in body:  # two seeds: a mean, a spread and a range that holds the mean
+        assert " ± " in row[header.index("test acc ± sd")]
+        low, high = (float(v.rstrip("%")) for v in row[header.index("test range")].split(" – "))
+        assert low <= float(row[test_acc].rstrip("%")) <= high
+        assert row[header.index("reproduced")] == "yes" or row[
+            header.index("reproduced")
+        ].startswith(("no: best seed", "above: worst seed"))
+    # tutorial B validated on the test set, so trained on all 60,000 images: so do we
+    trained_on = [r[header.index("trained on")] for r in body]
+    assert trained_on == ["train (80%)", "train + validation", "train + validation",
+                          "train (90%)", "train (90%)"]  # fmt: skip
     assert [r[header.index("tutorial test acc")] for r in body] == [
         "98.07%",
         "98.16%",
@@ -152,6 +163,28 @@ def test_seeds_tuned_quick(tmp_path, side_by_side):
     for row in body:
         assert row[header.index("test acc")].endswith("%")
         assert int(row[1].split("/")[0]) >= 1  # a COMPLETE trial within the budget
+
+
+def test_seeds_tuned_quick_one_study_refit_on_all_training_images(tmp_path):
+    args = ["--tuned", "--timeout", "5", "--studies", "mnist_mlp", "--full"]
+    rows = _run_quick("seeds.py", *args, "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    header, body = rows[0], rows[1:]
+    assert [r[0] for r in body] == ["MLP (`mnist_mlp.yaml`)"]
+    refit = header.index("test acc, re-trained on 60,000")
+    assert body[0][refit].endswith("%")
+    assert header[refit + 1] == "difference" and body[0][refit + 1].endswith(" pp")
+
+
+def test_seeds_tuned_rejects_an_unknown_study():
+    proc = subprocess.run(
+        [sys.executable, "benchmarks/seeds.py", "--tuned", "--quick", "--studies", "mnist_rnn"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "--studies: unknown ['mnist_rnn']; allowed: mnist_mlp, mnist_cnn" in proc.stderr
 
 
 def test_workers_throughput_quick():

@@ -568,6 +568,25 @@ def test_every_sampler_name_builds(sampler):
     assert isinstance(built, optuna.samplers.BaseSampler)
 
 
+def test_shipped_mlp_study_builds_multivariate_tpe_without_experimental_warnings():
+    import warnings
+
+    import optuna
+
+    from hpsearch.search import make_pruner, make_sampler
+
+    study = load_study_file(REPO / "studies" / "mnist_mlp.yaml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", optuna.exceptions.ExperimentalWarning)
+        sampler = make_sampler(study.config.search, study.space, 1)
+        pruner = make_pruner(study.config.search, 20, 1)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert sampler._multivariate and sampler._group
+    assert sampler._n_startup_trials == 5
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert pruner._min_resource == 2
+
+
 def test_gp_sampler_without_torch_names_the_extra():
     import importlib.util
 
