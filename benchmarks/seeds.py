@@ -3,6 +3,7 @@ trials through hpsearch, their test accuracy beside the tutorials' numbers; with
 ``--tuned``, the best MLP and CNN that hpsearch finds within a time budget each.
 
     python benchmarks/seeds.py [--seeds 0,1,2] [--storage URL] [--mnist PATH] [--quick]
+    python benchmarks/seeds.py --plain [--seeds 0,1,2] [--mnist PATH] [--quick]
     python benchmarks/seeds.py --tuned [--timeout 3600] [--side-by-side] [--full]
         [--studies mnist_mlp,mnist_cnn] [--storage URL] [--mnist PATH] [--quick]
 
@@ -14,7 +15,9 @@ validation as the tutorial did (A: 20 % validation; the others 10 %); tutorial B
 on the test set, so it trained on all 60,000: its networks are exported with ``full=True``
 (re-trained on training + validation for the epochs the trial kept). The 10,000 test
 images are the tutorials' test set. A tutorial's figure counts as reproduced when it lies
-within the range of our seeds' test accuracies.
+within the range of our seeds' test accuracies. ``--plain`` trains the same networks with
+a plain Keras script each, written as the tutorial wrote it, for the same seeds: what this
+Keras version gives for the tutorials' own code, without hpsearch.
 
 ``--tuned`` runs ``studies/mnist_mlp.yaml`` and ``studies/mnist_cnn.yaml`` (or those named
 by ``--studies``) with ``search.timeout`` instead of their trial counts, then exports each
@@ -246,6 +249,111 @@ def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     return body
 
 
+def plain_keras(key: str, seed: int, quick: bool, mnist: str) -> float:
+    """Tutorial ``key``'s network trained by the tutorial's own kind of script, in plain
+    Keras (no hpsearch): its data handling, validation and checkpointing; test accuracy."""
+    import keras
+    import numpy as np
+    from keras import layers
+
+    if quick:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        digits = load_digits()
+        x_tr, x_te, y_tr, y_te = train_test_split(
+            digits.images / 16.0, digits.target, test_size=0.2, random_state=0
+        )
+        side = 8
+    else:
+        with np.load(mnist) as f:
+            x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+        x_tr, x_te = x_tr / 255.0, x_te / 255.0
+        side = 28
+    x_tr, x_te = x_tr.astype("float32"), x_te.astype("float32")
+    y_tr, y_te = keras.utils.to_categorical(y_tr, 10), keras.utils.to_categorical(y_te, 10)
+    keras.utils.set_random_seed(seed)
+
+    def mlp(widths: list[int], dropout: list[float]) -> keras.Model:
+        inputs = keras.Input((side * side,))
+        h = inputs
+        for width, rate in zip(widths, dropout, strict=True):
+            h = layers.Dense(width, activation="relu")(h)
+            if rate:
+                h = layers.Dropout(rate)(h)
+        return keras.Model(inputs, layers.Dense(10, activation="softmax")(h))
+
+    fit: dict[str, Any] = {}
+    callbacks: list[Any] = []
+    if key == "B CNN":
+        pad = "same" if quick else "valid"
+        model = keras.Sequential([
+            keras.Input((side, side, 1)),
+            layers.Conv2D(10, 5, activation="relu", padding=pad), layers.MaxPooling2D(2),
+            layers.Conv2D(20, 5, activation="relu", padding=pad), layers.Dropout(0.5),
+            layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(50, activation="relu"),
+            layers.Dropout(0.5), layers.Dense(10, activation="softmax"),
+        ])  # fmt: skip
+        x_tr, x_te = x_tr.reshape(-1, side, side, 1), x_te.reshape(-1, side, side, 1)
+    else:
+        x_tr, x_te = x_tr.reshape(-1, side * side), x_te.reshape(-1, side * side)
+        model = {
+            "A": lambda: mlp([512, 512], [0.2, 0.2]),
+            "B MLP": lambda: mlp([512, 512], [0.0, 0.5]),
+            "D": lambda: mlp([512, 512], [0.0, 0.0]),
+            "E": lambda: mlp([784, 32], [0.0, 0.0]),
+        }[key]()
+    optimizer, batch, epochs = {
+        "A": ("rmsprop", 128, 20), "B MLP": ("adam", 64, 10), "B CNN": ("adam", 64, 10),
+        "D": ("adam", 128, 20), "E": ("sgd", 500, 20),
+    }[key]  # fmt: skip
+    if key.startswith("B"):
+        fit["validation_data"] = (x_te, y_te)  # as tutorial B did: trains on all 60,000
+    else:
+        fit["validation_split"] = 0.2 if key == "A" else 0.1
+    best = None
+    if key == "A":  # ModelCheckpoint(save_best_only=True) on val_loss, reloaded at the end
+        best = Path(tempfile.mkdtemp(prefix="hpsearch-seeds-plain-")) / "best.keras"
+        callbacks.append(keras.callbacks.ModelCheckpoint(best, save_best_only=True))
+    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_tr, y_tr, batch_size=batch, epochs=epochs, callbacks=callbacks, verbose=0, **fit)
+    if best is not None:
+        model = keras.models.load_model(best)
+    return float(model.evaluate(x_te, y_te, verbose=0)[1])
+
+
+def run_plain(args: argparse.Namespace) -> str:
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for net in NETWORKS:
+        tests = [plain_keras(net.key, seed, args.quick, args.mnist) for seed in seeds]
+        print(f"{net.key}: {', '.join(pct(t) for t in tests)}", flush=True)
+        rows.append(
+            [
+                net.key,
+                mean_sd(tests),
+                f"{pct(min(tests))} – {pct(max(tests))}",
+                reported(*net.reported),
+                difference(statistics.mean(tests), *net.reported),
+                reproduced(tests, *net.reported),
+            ]
+        )
+    body = table(
+        ["tutorial", "test acc ± sd", "test range", "tutorial test acc", "difference",
+         "reproduced"],
+        rows,
+    )  # fmt: skip
+    return body + (
+        f"\n\nThe tutorials' networks trained by a plain Keras script each, as the tutorial "
+        f"wrote it (no hpsearch), seeds {args.seeds} (`keras.utils.set_random_seed`): one-hot "
+        "labels, `validation_split` (A 0.2, D and E 0.1: Keras holds out the last images), "
+        "tutorial B validating on the test set and so training on all 60,000 images (its CNN "
+        "with its dropout after the second convolution), A reloading its best val_loss "
+        "checkpoint. It tells what this Keras version gives for the tutorials' own code, "
+        "beside hpsearch's numbers in the section above."
+    )
+
+
 def tuned_overrides(args: argparse.Namespace, stem: str, name: str) -> list[str]:
     """The ``--set`` overrides that turn a study file's trial count into a time budget."""
     overrides = [f"name={name}", "search.n_trials=null", f"search.timeout={args.timeout}"]
@@ -382,6 +490,11 @@ def main() -> None:
         help="--tuned: also re-train each best trial on all training images and test it",
     )
     parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="train the tutorials' networks with plain Keras scripts instead (no hpsearch)",
+    )
+    parser.add_argument(
         "--seeds", default="0,1,2", help="networks: the seeds to train each one with"
     )
     parser.add_argument("--storage", default="sqlite:///benchmarks/results.db")
@@ -394,6 +507,14 @@ def main() -> None:
     if args.timeout is None:
         args.timeout = 10.0 if args.quick else 3600.0
     stamp = run_stamp() + ("_quick" if args.quick else "")
+    if args.plain:
+        body = run_plain(args)
+        print(body)
+        if not args.quick:
+            write_section(
+                "seeds_plain", "Seed results: the tutorials' own scripts in plain Keras", body
+            )
+        return
     with tempfile.TemporaryDirectory(prefix="hpsearch-seeds-") as tmp:
         if args.tuned:
             body = run_tuned(args, stamp, Path(tmp))

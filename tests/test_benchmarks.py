@@ -148,6 +148,16 @@ def test_seeds_quick(tmp_path):
     ]
 
 
+def test_seeds_plain_quick():
+    rows = _run_quick("seeds.py", "--plain", "--seeds", "0")
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["tutorial", "test acc ± sd"]
+    assert [r[0] for r in body] == ["A", "B MLP", "B CNN", "D", "E"]
+    for row in body:
+        assert 0.0 < float(row[1].rstrip("%")) <= 100.0
+        assert row[2] == f"{row[1]} – {row[1]}"  # one seed: the range is that seed
+
+
 @pytest.mark.parametrize("side_by_side", [False, True], ids=["one-after-other", "side-by-side"])
 def test_seeds_tuned_quick(tmp_path, side_by_side):
     args = ["--tuned", "--timeout", "5", "--storage", f"sqlite:///{tmp_path / 's.db'}"]
