@@ -350,7 +350,8 @@ def run_plain(args: argparse.Namespace) -> str:
         "tutorial B validating on the test set and so training on all 60,000 images (its CNN "
         "with its dropout after the second convolution), A reloading its best val_loss "
         "checkpoint. It tells what this Keras version gives for the tutorials' own code, "
-        "beside hpsearch's numbers in the section above."
+        "beside hpsearch's numbers (section *Seed results: the tutorials' networks through "
+        "hpsearch*)."
     )
 
 
@@ -453,6 +454,8 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
             "TensorFlow thread (`workers.threads=1`: one core each)"
             if args.side_by_side
             else ", one after the other"
+            if len(names) > 1
+            else ", alone on the machine"
         )
         + "; the best trial "
         "exported by `hpsearch.export_trial`"
