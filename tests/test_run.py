@@ -300,7 +300,15 @@ def test_ctrl_c_marks_the_trial_and_a_rerun_finishes_exactly_the_budget(
     cmd = [str(Path(sys.executable).with_name("hpsearch")), "run", str(path)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts background commands with SIGINT ignored, and
+        # Python keeps it ignored: give the run the Ctrl-C a terminal would
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     db = tmp_path / "hpsearch.db"
     deadline = time.monotonic() + 240
