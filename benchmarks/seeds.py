@@ -30,6 +30,7 @@ writes it.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import subprocess
 import sys
@@ -249,12 +250,12 @@ def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     return body
 
 
-def plain_keras(key: str, seed: int, quick: bool, mnist: str) -> float:
-    """Tutorial ``key``'s network trained by the tutorial's own kind of script, in plain
-    Keras (no hpsearch): its data handling, validation and checkpointing; test accuracy."""
+@functools.cache
+def plain_data(quick: bool, mnist: str) -> tuple[Any, Any, Any, Any, int]:
+    """The tutorials' data handling, loaded once per process: pixels scaled to [0, 1],
+    one-hot labels; (x_train, y_train, x_test, y_test, image side)."""
     import keras
     import numpy as np
-    from keras import layers
 
     if quick:
         from sklearn.datasets import load_digits
@@ -270,21 +271,31 @@ def plain_keras(key: str, seed: int, quick: bool, mnist: str) -> float:
             x_tr, y_tr, x_te, y_te = (f[k] for k in ("x_train", "y_train", "x_test", "y_test"))
         x_tr, x_te = x_tr / 255.0, x_te / 255.0
         side = 28
-    x_tr, x_te = x_tr.astype("float32"), x_te.astype("float32")
-    y_tr, y_te = keras.utils.to_categorical(y_tr, 10), keras.utils.to_categorical(y_te, 10)
+    onehot = keras.utils.to_categorical
+    return x_tr.astype("float32"), onehot(y_tr, 10), x_te.astype("float32"), onehot(y_te, 10), side
+
+
+# the tutorials' MLPs: hidden widths and the dropout after each; optimizer, batch, epochs
+PLAIN_MLPS = {
+    "A": ([512, 512], [0.2, 0.2]),
+    "B MLP": ([512, 512], [0.0, 0.5]),
+    "D": ([512, 512], [0.0, 0.0]),
+    "E": ([784, 32], [0.0, 0.0]),
+}
+PLAIN_TRAINING = {
+    "A": ("rmsprop", 128, 20), "B MLP": ("adam", 64, 10), "B CNN": ("adam", 64, 10),
+    "D": ("adam", 128, 20), "E": ("sgd", 500, 20),
+}  # fmt: skip
+
+
+def plain_keras(key: str, seed: int, quick: bool, mnist: str) -> float:
+    """Tutorial ``key``'s network trained by the tutorial's own kind of script, in plain
+    Keras (no hpsearch): its data handling, validation and checkpointing; test accuracy."""
+    import keras
+    from keras import layers
+
+    x_tr, y_tr, x_te, y_te, side = plain_data(quick, mnist)
     keras.utils.set_random_seed(seed)
-
-    def mlp(widths: list[int], dropout: list[float]) -> keras.Model:
-        inputs = keras.Input((side * side,))
-        h = inputs
-        for width, rate in zip(widths, dropout, strict=True):
-            h = layers.Dense(width, activation="relu")(h)
-            if rate:
-                h = layers.Dropout(rate)(h)
-        return keras.Model(inputs, layers.Dense(10, activation="softmax")(h))
-
-    fit: dict[str, Any] = {}
-    callbacks: list[Any] = []
     if key == "B CNN":
         pad = "same" if quick else "valid"
         model = keras.Sequential([
@@ -297,28 +308,31 @@ def plain_keras(key: str, seed: int, quick: bool, mnist: str) -> float:
         x_tr, x_te = x_tr.reshape(-1, side, side, 1), x_te.reshape(-1, side, side, 1)
     else:
         x_tr, x_te = x_tr.reshape(-1, side * side), x_te.reshape(-1, side * side)
-        model = {
-            "A": lambda: mlp([512, 512], [0.2, 0.2]),
-            "B MLP": lambda: mlp([512, 512], [0.0, 0.5]),
-            "D": lambda: mlp([512, 512], [0.0, 0.0]),
-            "E": lambda: mlp([784, 32], [0.0, 0.0]),
-        }[key]()
-    optimizer, batch, epochs = {
-        "A": ("rmsprop", 128, 20), "B MLP": ("adam", 64, 10), "B CNN": ("adam", 64, 10),
-        "D": ("adam", 128, 20), "E": ("sgd", 500, 20),
-    }[key]  # fmt: skip
+        inputs = keras.Input((side * side,))
+        h = inputs
+        for width, rate in zip(*PLAIN_MLPS[key], strict=True):
+            h = layers.Dense(width, activation="relu")(h)
+            if rate:
+                h = layers.Dropout(rate)(h)
+        model = keras.Model(inputs, layers.Dense(10, activation="softmax")(h))
+    optimizer, batch, epochs = PLAIN_TRAINING[key]
+    fit: dict[str, Any] = {}
     if key.startswith("B"):
         fit["validation_data"] = (x_te, y_te)  # as tutorial B did: trains on all 60,000
     else:
         fit["validation_split"] = 0.2 if key == "A" else 0.1
-    best = None
-    if key == "A":  # ModelCheckpoint(save_best_only=True) on val_loss, reloaded at the end
-        best = Path(tempfile.mkdtemp(prefix="hpsearch-seeds-plain-")) / "best.keras"
-        callbacks.append(keras.callbacks.ModelCheckpoint(best, save_best_only=True))
     model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-    model.fit(x_tr, y_tr, batch_size=batch, epochs=epochs, callbacks=callbacks, verbose=0, **fit)
-    if best is not None:
-        model = keras.models.load_model(best)
+    with tempfile.TemporaryDirectory(prefix="hpsearch-seeds-plain-") as tmp:
+        best = Path(tmp) / "best.keras"
+        # A: ModelCheckpoint(save_best_only=True) on val_loss, reloaded at the end
+        callbacks = (
+            [keras.callbacks.ModelCheckpoint(best, save_best_only=True)] if key == "A" else []
+        )
+        model.fit(
+            x_tr, y_tr, batch_size=batch, epochs=epochs, callbacks=callbacks, verbose=0, **fit
+        )
+        if callbacks:
+            model = keras.models.load_model(best)
     return float(model.evaluate(x_te, y_te, verbose=0)[1])
 
 
