@@ -478,14 +478,16 @@ def _retrain(
     mode = "max" if objectives[0].direction == "maximize" else "min"
     train_params = dict(params)
     data = dataset
+    epochs = None
     if full:
         # no validation data left to stop on: train as long as the trial's kept epoch
-        train_params["epochs"] = _best_epoch(trial, params, monitor, mode)
+        # (a learning-rate schedule still spans the trial's `epochs`, as in the trial)
+        epochs = _best_epoch(trial, params, monitor, mode)
         train_params["patience"] = 0
         data = _full_dataset(dataset)
         note(
             f"re-training trial {trial.number} on train+validation "
-            f"({len(data.x_train)} samples, {train_params['epochs']} epochs, seed {seed})"
+            f"({len(data.x_train)} samples, {epochs} epochs, seed {seed})"
         )
     else:
         note(
@@ -501,6 +503,7 @@ def _retrain(
             extra_metrics=[o.keras_metric for o in objectives if o.keras_metric],
             monitor=monitor,
             monitor_mode=mode,
+            epochs=epochs,
         )
     except TrialFailed as exc:
         raise HpsearchError(f"re-training trial {trial.number} failed: {exc}") from None

@@ -40,7 +40,7 @@ MULTI_STEP_MIN = 200
 
 def steps_per_execution(n_samples: int, batch_size: int) -> int:
     """Batches per compiled call for an epoch of ``n_samples`` in batches of ``batch_size``."""
-    steps = -(-int(n_samples) // max(1, int(batch_size)))
+    steps = steps_per_epoch(n_samples, batch_size)
     return STEPS_PER_EXECUTION if steps >= MULTI_STEP_MIN else 1
 
 
@@ -101,14 +101,27 @@ class TrainResult:
     latency_ms: float | None = None
 
 
-def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
-    """The Keras optimizer named by ``params['optimizer']`` with its learning rate."""
+def make_optimizer(
+    params: Mapping[str, Any], steps_per_epoch: int | None = None
+) -> keras.optimizers.Optimizer:
+    """The Keras optimizer named by ``params['optimizer']`` with its learning rate.
+
+    With ``lr_schedule: cosine`` and ``steps_per_epoch`` known, the rate follows
+    Keras' ``CosineDecay`` from ``learning_rate`` down to 0 over ``epochs`` epochs.
+    """
     import keras
 
     name = params["optimizer"]
-    kwargs: dict[str, float] = {}
-    if params["learning_rate"] != "default":  # "default": Keras' (0.01 for SGD, else 0.001)
-        kwargs["learning_rate"] = float(params["learning_rate"])
+    rate: Any = None
+    if params["learning_rate"] != "default":
+        rate = float(params["learning_rate"])
+    if params.get("lr_schedule", "constant") == "cosine" and steps_per_epoch:
+        if rate is None:  # Keras' own defaults: 0.01 for SGD, 0.001 for the others
+            rate = 0.01 if name == "sgd" else 0.001
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=max(1, int(params["epochs"]) * int(steps_per_epoch))
+        )
+    kwargs: dict[str, Any] = {} if rate is None else {"learning_rate": rate}
     if name == "sgd":
         return keras.optimizers.SGD(momentum=float(params.get("momentum", 0.0)), **kwargs)
     classes = {
@@ -118,6 +131,11 @@ def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
         "nadam": keras.optimizers.Nadam,
     }
     return classes[name](**kwargs)
+
+
+def steps_per_epoch(n_samples: int, batch_size: int) -> int:
+    """Batches in an epoch of ``n_samples`` in batches of ``batch_size`` (the last may be short)."""
+    return -(-int(n_samples) // max(1, int(batch_size)))
 
 
 def resolve_metric(name: str) -> Any:
@@ -169,13 +187,16 @@ def train(
     initial_model: keras.Model | None = None,
     initial_epoch: int = 0,
     on_epoch_model: Callable[[keras.Model, int], None] | None = None,
+    epochs: int | None = None,
 ) -> TrainResult:
     """Build, compile and fit one model on ``dataset``.
 
     ``initial_model`` (compiled, from a checkpoint) continues training after
     ``initial_epoch`` finished epochs; ``on_epoch_model(model, epoch)`` runs after
-    ``on_epoch`` at every epoch's end (checkpoints). The history and metrics
-    returned cover the epochs trained by this call.
+    ``on_epoch`` at every epoch's end (checkpoints). ``epochs`` stops training
+    before ``params['epochs']`` (a re-run of a trial's kept epochs); a learning-rate
+    schedule still spans ``params['epochs']``, so those epochs train as in the trial.
+    The history and metrics returned cover the epochs trained by this call.
 
     Raises:
         TrialFailed: the model could not be built, ran out of memory, or its
@@ -197,13 +218,12 @@ def train(
         except (ValueError, TypeError) as exc:
             raise TrialFailed(f"model could not be built: {exc}") from exc
     if not getattr(model, "compiled", False):
+        n_train, batch_size = len(dataset.x_train), int(params["batch_size"])
         model.compile(
-            optimizer=make_optimizer(params),
+            optimizer=make_optimizer(params, steps_per_epoch(n_train, batch_size)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
-            steps_per_execution=steps_per_execution(
-                len(dataset.x_train), int(params["batch_size"])
-            ),
+            steps_per_execution=steps_per_execution(n_train, batch_size),
         )
     callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     patience = int(params.get("patience", 0) or 0)
@@ -224,7 +244,7 @@ def train(
             dataset.y_train,
             validation_data=(dataset.x_val, dataset.y_val),
             batch_size=int(params["batch_size"]),
-            epochs=int(params["epochs"]),
+            epochs=int(params["epochs"]) if epochs is None else int(epochs),
             initial_epoch=initial_epoch,
             callbacks=callbacks,
             verbose=0,

@@ -88,6 +88,7 @@ def test_mnist_mlp_first_trial_is_tutorial_a():
     assert first["optimizer"] == "rmsprop" and first["batch_size"] == 128
     params = study.space.to_optuna_params(first, path="search.enqueue[0]")
     assert params["width_1"] == params["width_2"] == 512
+    assert params["lr_schedule"] == "constant"  # the tutorial's constant rate, not sampled
     assert study.config.data.name == "mnist" and study.config.data.validation == 0.1
 
 
@@ -181,6 +182,13 @@ BAD_INPUTS = [
         [],
         r"got 'adamw'; allowed: one of sgd, rmsprop, adam, adamax, nadam",
         "space.optimizer.choices[1]",
+    ),
+    (
+        "unknown-lr-schedule",
+        "space: {lr_schedule: linear}\n" + _BUDGET,
+        [],
+        r"got 'linear'; allowed: one of constant, cosine",
+        "space.lr_schedule",
     ),
     (
         "missing-data-file",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+from conftest import small_study
 from optuna.trial import TrialState
 from typer.testing import CliRunner
 
@@ -133,6 +134,46 @@ def test_steps_per_execution_changes_speed_not_results(write_study, tmp_path, mo
         assert a.keys() == b.keys()
         for key in a:
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6)
+
+
+def test_cosine_schedule_decays_to_zero_and_a_shorter_rerun_follows_the_same_curve():
+    """lr_schedule: cosine decays the rate to 0 by the last of ``epochs``; training only
+    the first epoch (a refit of a trial that kept epoch 1) follows the trial's schedule."""
+    import math
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.data import load_dataset
+    from hpsearch.training import train
+
+    study = study_from_dict({"name": "s", **small_study()})
+    dataset = load_dataset(study.config.data)
+    params = {**study.space.fixed, "depth": 1, "width": 16, "dropout": 0.0}
+    params.update(optimizer="adam", learning_rate=0.01, batch_size=64, epochs=3)
+    rates = {}
+    for schedule, epochs in [("constant", None), ("cosine", None), ("cosine", 1)]:
+        run = train(
+            {**params, "lr_schedule": schedule}, dataset, family="mlp", seed=0, epochs=epochs
+        )
+        assert run.epochs_run == (epochs or 3)
+        rates[schedule, epochs] = float(run.model.optimizer.learning_rate)
+    assert rates["constant", None] == pytest.approx(0.01)
+    assert rates["cosine", None] == pytest.approx(0.0, abs=1e-9)
+    assert rates["cosine", 1] == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi / 3)))
+
+
+def test_cosine_schedule_runs_in_both_engines_and_is_searched(write_study):
+    space = {"lr_schedule": {"choices": ["constant", "cosine"]}}
+    optuna_run = _run(write_study("sched", space__lr_schedule=space["lr_schedule"]))
+    assert {t.params["lr_schedule"] for t in optuna_run.trials} <= {"constant", "cosine"}
+    assert all(t.state == TrialState.COMPLETE for t in optuna_run.trials)
+    sklearn_run = _run(
+        write_study(
+            "sched_sk",
+            space__lr_schedule="cosine",
+            search={"engine": "sklearn", "method": "random", "n_iter": 2, "cv": 2, "refit": False},
+        )
+    )
+    assert sum(t.state == TrialState.COMPLETE for t in sklearn_run.trials) == 2
 
 
 def test_optuna_cli_reads_the_same_storage(write_study, storage_url):

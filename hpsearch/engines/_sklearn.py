@@ -88,18 +88,17 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
     because of that ``**``, all of them again as ``params``.
     """
     from hpsearch.models import build_model
-    from hpsearch.training import make_optimizer, steps_per_execution
+    from hpsearch.training import make_optimizer, steps_per_epoch, steps_per_execution
 
     hp = _hyperparameters(params)
     model = build_model(params["family"], hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
     if not getattr(model, "compiled", False):
+        n_train, batch_size = int(meta["X_shape_"][0]), int(hp.get("batch_size", 32))
         model.compile(
-            optimizer=make_optimizer(hp),
+            optimizer=make_optimizer(hp, steps_per_epoch(n_train, batch_size)),
             loss="sparse_categorical_crossentropy",
             metrics=["accuracy"],
-            steps_per_execution=steps_per_execution(
-                int(meta["X_shape_"][0]), int(hp.get("batch_size", 32))
-            ),
+            steps_per_execution=steps_per_execution(n_train, batch_size),
         )
     return model
 

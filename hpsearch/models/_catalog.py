@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamax", "nadam")
+LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "selu", "gelu", "swish", "leaky_relu")
 INITIALIZERS = (
     "glorot_uniform",
@@ -103,6 +104,12 @@ TRAINING: dict[str, ParamDef] = {
     "batch_size": ParamDef("int", 128, "batch size", low=1),
     "epochs": ParamDef("int", 10, "training epochs", low=1),
     "patience": ParamDef("int", 0, "early-stopping patience in epochs (0: off)", low=0),
+    "lr_schedule": ParamDef(
+        "str",
+        "constant",
+        "learning rate over training: constant, or cosine (decays to 0 by the last epoch)",
+        choices=LR_SCHEDULES,
+    ),
 }
 
 _COMMON: dict[str, ParamDef] = {
