@@ -4,6 +4,7 @@ trials through hpsearch, their test accuracy beside the tutorials' numbers; with
 
     python benchmarks/seeds.py [--seeds 0,1,2] [--storage URL] [--mnist PATH] [--quick]
     python benchmarks/seeds.py --plain [--seeds 0,1,2] [--mnist PATH] [--quick]
+    python benchmarks/seeds.py --schedules [--seeds 0,1,2] [--storage URL] [--mnist PATH]
     python benchmarks/seeds.py --tuned [--timeout 3600] [--side-by-side] [--full]
         [--studies mnist_mlp,mnist_cnn] [--storage URL] [--mnist PATH] [--quick]
 
@@ -22,7 +23,9 @@ Keras version gives for the tutorials' own code, without hpsearch.
 ``--tuned`` runs ``studies/mnist_mlp.yaml`` and ``studies/mnist_cnn.yaml`` (or those named
 by ``--studies``) with ``search.timeout`` instead of their trial counts, then exports each
 best trial; ``--full`` also re-trains it on all 60,000 training images, as scikit-learn's
-``refit`` does, and measures that model too. Each mode replaces its own section of
+``refit`` does, and measures that model too. ``--schedules`` trains the MLP study's first
+trial (tutorial A's network) with a constant and a cosine learning rate, with and without
+early stopping: the choices that study searches. Each mode replaces its own section of
 BENCHMARKS.md; ``--quick`` runs on digits in seconds to keep the script working and never
 writes it.
 """
@@ -169,6 +172,30 @@ def mean_sd(values: list[float]) -> str:
     return f"{pct(statistics.mean(values))} ± {100 * statistics.stdev(values):.2f}"
 
 
+def fixed_trial(
+    args: argparse.Namespace,
+    folder: Path,
+    name: str,
+    net: Network,
+    space: dict[str, Any],
+    seed: int,
+) -> tuple[Any, dict[str, Any]]:
+    """Run ``space`` (all fixed) as a one-trial study; export it; the trial and its card."""
+    raw = {
+        "name": name,
+        "data": data_section(args.quick, args.mnist, validation=net.validation),
+        "model": {"family": net.family},
+        "space": space,
+        "objective": net.objective,
+        "search": {"sampler": "random", "pruner": "none", "n_trials": 1, "seed": seed},
+    }
+    sf = study_file(raw, folder, args.storage)
+    trial = hpsearch.run(sf).trials[0]
+    if trial.state.name != "COMPLETE":
+        raise SystemExit(f"{name}: the trial is {trial.state.name}: {trial.user_attrs}")
+    return trial, export(sf.name, args.storage, folder, full=net.full)
+
+
 def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
@@ -178,20 +205,8 @@ def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
             space["padding"] = "same"  # two 5x5 valid convolutions do not fit 8x8 digits
         vals, tests, epochs, seconds = [], [], [], []
         for seed in seeds:
-            raw = {
-                "name": f"seeds_{stamp}_{net.key.replace(' ', '_').lower()}_seed{seed}",
-                "data": data_section(args.quick, args.mnist, validation=net.validation),
-                "model": {"family": net.family},
-                "space": space,
-                "objective": net.objective,
-                "search": {"sampler": "random", "pruner": "none", "n_trials": 1, "seed": seed},
-            }
-            sf = study_file(raw, folder, args.storage)
-            study = hpsearch.run(sf)
-            trial = study.trials[0]
-            if trial.state.name != "COMPLETE":
-                raise SystemExit(f"{net.key}: the trial is {trial.state.name}: {trial.user_attrs}")
-            card = export(sf.name, args.storage, folder, full=net.full)
+            name = f"seeds_{stamp}_{net.key.replace(' ', '_').lower()}_seed{seed}"
+            trial, card = fixed_trial(args, folder, name, net, space, seed)
             tests.append(card["test"]["accuracy"])
             vals.append(trial.user_attrs["val_accuracy"])
             epochs.append(str(trial.user_attrs["epochs_run"]))
@@ -487,6 +502,56 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
     return body
 
 
+# The learning-rate schedule and early stopping that studies/mnist_mlp.yaml searches,
+# tried on tutorial A's network as that study's first trial trains it (10 % validation,
+# early stopping on val_accuracy)
+SCHEDULE_NET = Network(
+    "A (mnist_mlp.yaml's first trial)",
+    "MLP 784-512-512-10, dropout 0.2, rmsprop 1e-3, batch 128, up to 20 epochs",
+    "mlp",
+    {"depth": 2, "width": 512, "dropout": 0.2, "optimizer": "rmsprop",
+     "learning_rate": 0.001, "batch_size": 128, "epochs": 20, "activation": "relu"},
+    (0.9807, 0.9807),
+)  # fmt: skip
+SCHEDULES = [("constant", 3), ("constant", 0), ("cosine", 3), ("cosine", 0)]
+
+
+def run_schedules(args: argparse.Namespace, stamp: str, folder: Path) -> str:
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    for schedule, patience in SCHEDULES:
+        space = {**SCHEDULE_NET.space, "lr_schedule": schedule, "patience": patience}
+        vals, tests, epochs = [], [], []
+        for seed in seeds:
+            name = f"schedules_{stamp}_{schedule}_p{patience}_seed{seed}"
+            trial, card = fixed_trial(args, folder, name, SCHEDULE_NET, space, seed)
+            vals.append(trial.user_attrs["val_accuracy"])
+            tests.append(card["test"]["accuracy"])
+            epochs.append(trial.user_attrs["epochs_run"])
+        rows.append(
+            [
+                schedule,
+                f"{patience} (best weights kept)" if patience else "0 (all epochs)",
+                "/".join(str(e) for e in epochs),
+                pct(statistics.mean(vals)),
+                mean_sd(tests),
+                f"{pct(min(tests))} – {pct(max(tests))}",
+            ]
+        )
+    body = table(
+        ["lr_schedule", "patience", "epochs run", "val acc", "test acc ± sd", "test range"], rows
+    )
+    return body + (
+        f"\n\n{SCHEDULE_NET.description}: `studies/mnist_mlp.yaml`'s first trial (tutorial "
+        "A's network), trained through `hpsearch.run` as a fixed trial per seed (seeds "
+        f"{args.seeds}) and tested by `hpsearch.export_trial`, under each learning-rate "
+        "schedule and early-stopping setting that the study file searches. `cosine` decays "
+        "the rate to 0 at epoch 20; patience 3 stops after 3 epochs without a better "
+        "val_accuracy and restores the best epoch's weights. 10 % of the 60,000 training "
+        "images validate."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tuned", action="store_true", help="search each space instead")
@@ -512,6 +577,11 @@ def main() -> None:
         help="train the tutorials' networks with plain Keras scripts instead (no hpsearch)",
     )
     parser.add_argument(
+        "--schedules",
+        action="store_true",
+        help="train tutorial A's network under each learning-rate schedule and patience",
+    )
+    parser.add_argument(
         "--seeds", default="0,1,2", help="networks: the seeds to train each one with"
     )
     parser.add_argument("--storage", default="sqlite:///benchmarks/results.db")
@@ -535,6 +605,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hpsearch-seeds-") as tmp:
         if args.tuned:
             body = run_tuned(args, stamp, Path(tmp))
+        elif args.schedules:
+            body = run_schedules(args, stamp, Path(tmp))
         else:
             body = run_networks(args, stamp, Path(tmp))
     print(body)
@@ -548,6 +620,12 @@ def main() -> None:
             kinds = " and ".join(TUNED[s][0] for s in stems)
             write_section(f"seeds_tuned_{'_'.join(stems)}",
                           f"Seed results: the best {kinds} hpsearch finds", body)  # fmt: skip
+    elif args.schedules:
+        write_section(
+            "seeds_schedules",
+            "Learning-rate schedule and early stopping: tutorial A's network",
+            body,
+        )
     else:
         write_section("seeds", "Seed results: the tutorials' networks through hpsearch", body)
 

@@ -148,6 +148,25 @@ def test_seeds_quick(tmp_path):
     ]
 
 
+def test_seeds_schedules_quick(tmp_path):
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    rows = _run_quick("seeds.py", "--schedules", "--seeds", "0", "--storage", db)
+    header, body = rows[0], rows[1:]
+    assert header[:3] == ["lr_schedule", "patience", "epochs run"]
+    assert [(r[0], r[1].split()[0]) for r in body] == [
+        ("constant", "3"),
+        ("constant", "0"),
+        ("cosine", "3"),
+        ("cosine", "0"),
+    ]
+    for row in body:
+        if row[1].startswith("0"):  # no early stopping: every one of the 20 epochs
+            assert row[2] == "20"
+        else:
+            assert 1 <= int(row[2]) <= 20
+        assert 0.0 < float(row[header.index("val acc")].rstrip("%")) <= 100.0
+
+
 def test_seeds_plain_quick():
     rows = _run_quick("seeds.py", "--plain", "--seeds", "0")
     header, body = rows[0], rows[1:]

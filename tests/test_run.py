@@ -161,6 +161,29 @@ def test_cosine_schedule_decays_to_zero_and_a_shorter_rerun_follows_the_same_cur
     assert rates["cosine", 1] == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi / 3)))
 
 
+def test_cosine_schedule_survives_a_checkpoint(tmp_path):
+    """A checkpointed trial (``workers.checkpoints``) reloads its optimizer with the
+    schedule and its step count, and finishes the same curve down to 0."""
+    import keras
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.data import load_dataset
+    from hpsearch.training import train
+
+    study = study_from_dict({"name": "s", **small_study()})
+    dataset = load_dataset(study.config.data)
+    params = {**study.space.fixed, "depth": 1, "width": 16, "dropout": 0.0}
+    params.update(optimizer="adam", learning_rate=0.01, batch_size=64, epochs=3)
+    params["lr_schedule"] = "cosine"
+    first = train(params, dataset, family="mlp", seed=0, epochs=1)
+    first.model.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras")
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(0.0075)
+    rest = train(params, dataset, family="mlp", seed=0, initial_model=loaded, initial_epoch=1)
+    assert rest.epochs_run == 3 and len(rest.history["loss"]) == 2
+    assert float(rest.model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_cosine_schedule_runs_in_both_engines_and_is_searched(write_study):
     space = {"lr_schedule": {"choices": ["constant", "cosine"]}}
     optuna_run = _run(write_study("sched", space__lr_schedule=space["lr_schedule"]))
