@@ -109,28 +109,30 @@ def make_optimizer(
     With ``lr_schedule: cosine`` and ``steps_per_epoch`` known, the rate follows
     Keras' ``CosineDecay`` from ``learning_rate`` down to 0 over ``epochs`` epochs.
     """
+    import inspect
+
     import keras
 
     name = params["optimizer"]
-    rate: Any = None
-    if params["learning_rate"] != "default":
-        rate = float(params["learning_rate"])
-    if params.get("lr_schedule", "constant") == "cosine" and steps_per_epoch:
-        if rate is None:  # Keras' own defaults: 0.01 for SGD, 0.001 for the others
-            rate = 0.01 if name == "sgd" else 0.001
-        rate = keras.optimizers.schedules.CosineDecay(
-            rate, decay_steps=max(1, int(params["epochs"]) * int(steps_per_epoch))
-        )
-    kwargs: dict[str, Any] = {} if rate is None else {"learning_rate": rate}
-    if name == "sgd":
-        return keras.optimizers.SGD(momentum=float(params.get("momentum", 0.0)), **kwargs)
-    classes = {
+    cls = {
+        "sgd": keras.optimizers.SGD,
         "rmsprop": keras.optimizers.RMSprop,
         "adam": keras.optimizers.Adam,
         "adamax": keras.optimizers.Adamax,
         "nadam": keras.optimizers.Nadam,
-    }
-    return classes[name](**kwargs)
+    }[name]
+    kwargs: dict[str, Any] = {}
+    if name == "sgd":
+        kwargs["momentum"] = float(params.get("momentum", 0.0))
+    if params["learning_rate"] == "default":  # the optimizer's own (0.01 for SGD, else 0.001)
+        rate: Any = inspect.signature(cls).parameters["learning_rate"].default
+    else:
+        rate = float(params["learning_rate"])
+    if params.get("lr_schedule", "constant") == "cosine" and steps_per_epoch:
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, decay_steps=max(1, int(params["epochs"]) * int(steps_per_epoch))
+        )
+    return cls(learning_rate=rate, **kwargs)
 
 
 def steps_per_epoch(n_samples: int, batch_size: int) -> int:
