@@ -98,6 +98,9 @@ def test_mnist_cnn_first_trial_is_tutorial_b():
     assert params["blocks"] == 2
     assert (params["filters_1"], params["filters_2"]) == (10, 20)
     assert params["kernel_size"] == 5 and params["padding"] == "valid"
+    # none of what B did not use: batch norm, shifts, a decaying rate
+    assert params["batch_norm"] is False and params["augment_translate"] == 0.0
+    assert params["lr_schedule"] == "constant"
 
 
 def test_quickstart_multi_has_two_objectives_and_no_pruner():

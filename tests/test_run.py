@@ -273,6 +273,8 @@ def test_cnn_family_trains(write_study, storage_url):
             "filters": {"choices": [4, 8], "per_layer": True},
             "kernel_size": 3,
             "dense_width": 16,
+            "batch_norm": {"choices": [False, True]},
+            "augment_translate": {"low": 0.0, "high": 0.2},
             "epochs": 1,
         },
         search={"sampler": "tpe", "n_trials": 2, "seed": 1},
@@ -280,11 +282,38 @@ def test_cnn_family_trains(write_study, storage_url):
     _run(path)
     for t in optuna.load_study(study_name="study", storage=storage_url).get_trials():
         assert t.state == TrialState.COMPLETE
+        assert t.params["batch_norm"] in (False, True)
+        assert 0.0 <= t.params["augment_translate"] <= 0.2
         blocks = t.params["blocks"]
         # per-layer filters are sampled only for the blocks the trial has
         assert {k for k in t.params if k.startswith("filters_")} == {
             f"filters_{i}" for i in range(1, blocks + 1)
         }
+
+
+def test_cnn_augmentation_acts_in_training_only():
+    """Shifts and rotations change the images the network trains on, and leave a
+    built (or exported) model's predictions deterministic."""
+    import numpy as np
+
+    from hpsearch.models import build_model, get_family
+
+    params = {name: p.default for name, p in get_family("cnn").all_params().items()}
+    params.update(augment_translate=0.25, augment_rotate=0.1, dense_width=8, filters=4)
+    model = build_model("cnn", params, (8, 8, 1), 10)
+    images = np.zeros((16, 8, 8, 1), "float32")
+    images[:, 2:6, 3:5] = 1.0
+    for name in ("augment_rotate", "augment_translate"):
+        layer = model.get_layer(name)
+        np.testing.assert_array_equal(np.asarray(layer(images, training=False)), images)
+        assert not np.allclose(np.asarray(layer(images, training=True)), images)
+    np.testing.assert_array_equal(
+        model.predict(images, verbose=0), model.predict(images, verbose=0)
+    )
+    plain = build_model(
+        "cnn", {**params, "augment_translate": 0.0, "augment_rotate": 0.0}, (8, 8, 1), 10
+    )
+    assert not any(layer.name.startswith("augment") for layer in plain.layers)
 
 
 def test_multi_objective_with_builtin_params_and_latency(write_study, storage_url):

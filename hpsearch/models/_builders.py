@@ -48,7 +48,12 @@ def build_mlp(
 def build_cnn(
     params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
 ) -> keras.Model:
-    """[Conv2D -> (BatchNorm) -> Activation -> Pool -> (Dropout)] x blocks -> Dense head."""
+    """(Augmentation) -> [Conv2D -> (BatchNorm) -> Activation -> Pool -> (Dropout)] x blocks
+    -> Dense head.
+
+    The augmentation layers act in training only: an exported model passes its inputs
+    through them unchanged.
+    """
     blocks = int(params["blocks"])
     filters = _per_layer(params["filters"], blocks)
     kernels = _per_layer(params["kernel_size"], blocks)
@@ -57,6 +62,14 @@ def build_cnn(
     )
     inputs = keras.Input(shape=tuple(input_shape))
     x = inputs
+    translate = float(params["augment_translate"])
+    rotate = float(params["augment_rotate"])
+    if rotate:
+        x = keras.layers.RandomRotation(rotate, fill_mode="constant", name="augment_rotate")(x)
+    if translate:
+        x = keras.layers.RandomTranslation(
+            translate, translate, fill_mode="constant", name="augment_translate"
+        )(x)
     for i in range(blocks):
         x = keras.layers.Conv2D(
             int(filters[i]),

@@ -148,6 +148,23 @@ CNN: dict[str, ParamDef] = {
     "dropout": ParamDef(
         "float", 0.0, "dropout before the output layer", low=0.0, high=1.0, high_exclusive=True
     ),
+    "augment_translate": ParamDef(
+        "float",
+        0.0,
+        "random shifts of the training images, as a fraction of their height and width "
+        "(0: off; shifted-in pixels are 0)",
+        low=0.0,
+        high=1.0,
+        high_exclusive=True,
+    ),
+    "augment_rotate": ParamDef(
+        "float",
+        0.0,
+        "random rotations of the training images, as a fraction of a full turn (0: off)",
+        low=0.0,
+        high=1.0,
+        high_exclusive=True,
+    ),
     **_COMMON,
 }
 
