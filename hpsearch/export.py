@@ -241,16 +241,47 @@ def _describe_scaling(scaling: Mapping[str, Any]) -> str:
     return "no scaling: the model takes the data set's values as they are"
 
 
-def _bare(model: keras.Model) -> keras.Model:
-    """The same layers (and weights) as a new, uncompiled model: a nested model's own
-    optimizer would be saved inside model.keras and make load_model warn."""
+def _training_only(model: keras.Model) -> list[str]:
+    """Names of the layers that change inputs in training only (random augmentation).
+
+    At inference they pass inputs through, yet their random operations stay in an exported
+    graph, which ONNX cannot convert.
+    """
     import keras
 
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+    kinds = (
+        keras.layers.RandomTranslation,
+        keras.layers.RandomRotation,
+        keras.layers.RandomFlip,
+        keras.layers.RandomZoom,
+        keras.layers.RandomContrast,
+        keras.layers.RandomBrightness,
+    )
+    return [layer.name for layer in model.layers if isinstance(layer, kinds)]
+
+
+def _bare(model: keras.Model) -> keras.Model:
+    """The same layers (and weights) as a new, uncompiled model, for inference: a nested
+    model's own optimizer would be saved inside model.keras and make load_model warn, and
+    training-only augmentation layers are replaced by identity layers of the same name."""
+    import keras
+
+    bare = keras.Model(model.inputs, model.outputs, name=model.name)
+    augmentation = set(_training_only(bare))
+    if not augmentation:
+        return bare
+    return keras.models.clone_model(
+        bare,
+        clone_function=lambda layer: (
+            keras.layers.Identity(name=layer.name) if layer.name in augmentation else layer
+        ),
+    )
 
 
 def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> keras.Model:
-    """Raw inputs → scaling layer → the trained network, compiled for ``evaluate``."""
+    """Raw inputs → scaling layer → the trained network in inference mode (batch
+    normalization on its moving statistics, no dropout, no augmentation), compiled for
+    ``evaluate``."""
     import keras
 
     from hpsearch.training import make_optimizer
@@ -258,7 +289,9 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     inputs = keras.Input(shape=dataset.input_shape, name="inputs")
     layer = _scaling_layer(dataset.scaling)
     x = layer(inputs) if layer is not None else inputs
-    model = keras.Model(inputs, _bare(inner)(x), name=f"{inner.name}_export")
+    # training=False: the network runs in inference mode whatever calls it (a SavedModel's
+    # serve() otherwise ran batch normalization on batch statistics behind identity layers)
+    model = keras.Model(inputs, _bare(inner)(x, training=False), name=f"{inner.name}_export")
     try:
         optimizer: Any = make_optimizer(params)
     except (KeyError, ValueError, TypeError):  # a user builder's own parameters
@@ -626,6 +659,7 @@ def _card(
                 ),
                 "input": {"name": "inputs", "shape": list(ds.input_shape), "dtype": "float32"},
                 "output": f"softmax probabilities over the {ds.num_classes} classes",
+                "training_only_layers": _training_only(built.inner),
                 "summary": _summary(model),
             },
             "data": {
@@ -736,6 +770,16 @@ def _markdown(card: dict[str, Any]) -> str:
         f"{num(t['train_seconds'])} s"
         + (f"; re-training time: {num(w['retrain_seconds'])} s" if w["retrain_seconds"] else ""),
         f"* parameters: {m['parameters']:,} ({m['trainable_parameters']:,} trainable)",
+        *(
+            [
+                "* data augmentation in training ("
+                + ", ".join(f"`{n}`" for n in m["training_only_layers"])
+                + "): identity layers in the exported model, which computes the same "
+                "predictions without their random operations"
+            ]
+            if m.get("training_only_layers")
+            else []
+        ),
         "",
         "| parameter | value |",
         "| --- | --- |",
@@ -846,14 +890,21 @@ def _write_formats(
             "TensorFlow SavedModel: tf.saved_model.load(dir).serve(x), or TF Serving"
         )
     if "onnx" in fmts:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model.export(tmp / ONNX_FILE, format="onnx", verbose=False)
         import onnxruntime
 
-        session = onnxruntime.InferenceSession(
-            str(tmp / ONNX_FILE), providers=["CPUExecutionProvider"]
-        )
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model.export(tmp / ONNX_FILE, format="onnx", verbose=False)
+            session = onnxruntime.InferenceSession(
+                str(tmp / ONNX_FILE), providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # a layer tf2onnx or onnxruntime does not support
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise HpsearchError(
+                f"ONNX export failed ({type(exc).__name__}: {reason}); nothing was written. "
+                "Export the other formats with --format keras,savedmodel"
+            ) from None
         name = session.get_inputs()[0].name
         got = session.run(None, {name: sample})[0]
         card["checks"]["onnx_max_abs_diff"] = float(np.max(np.abs(got - expected)))

@@ -374,6 +374,42 @@ def test_onnx_export_matches_keras(exported, tmp_path):
     )
 
 
+def test_cnn_with_augmentation_and_batch_norm_exports_for_inference(tmp_path):
+    """Training-only augmentation becomes identity layers and the network runs in inference
+    mode, so the SavedModel (and ONNX, with the extra) computes Keras' own predictions."""
+    import keras
+
+    path, _ = _write(
+        tmp_path,
+        "cnn",
+        model={"family": "cnn"},
+        space={
+            "blocks": 1,
+            "filters": 4,
+            "dense_width": 8,
+            "batch_norm": True,
+            "augment_translate": 0.2,
+            "augment_rotate": 0.1,
+            "epochs": 2,
+        },
+        search__n_trials=1,
+    )
+    hpsearch.run(hpsearch.load_study_file(path), quiet=True)
+    formats = "keras,savedmodel,onnx" if HAS_ONNX else "keras,savedmodel"
+    result = export_trial(path, out=tmp_path / "out", formats=formats)
+    card = result.card
+    assert card["model"]["training_only_layers"] == ["augment_rotate", "augment_translate"]
+    assert card["checks"]["savedmodel_max_abs_diff"] < 1e-6
+    if HAS_ONNX:
+        assert card["checks"]["onnx_max_abs_diff"] < 1e-5
+    assert "data augmentation in training" in (tmp_path / "out" / "model_card.md").read_text()
+    model = keras.models.load_model(tmp_path / "out" / "model.keras")
+    inner = model.get_layer("cnn")
+    assert type(inner.get_layer("augment_translate")).__name__ == "Identity"
+    x = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32") * 16
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
 @pytest.mark.parametrize(
     ("formats", "match"),
     [
