@@ -58,6 +58,14 @@ def check_storage_url(url: str) -> None:
         )
 
 
+def _lost_schema_race(exc: Exception) -> bool:
+    """True if ``exc`` is what another process initialising the same database causes."""
+    text = str(exc)
+    return "already exists" in text or (
+        "alembic_version" in text and ("UNIQUE" in text or "duplicate key" in text)
+    )
+
+
 def open_storage(
     url: str,
     *,
@@ -128,9 +136,11 @@ def open_storage(
                     storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
                 break
             except Exception as exc:
-                # two processes opening a new database at once both create the tables;
-                # the slower one fails with "table ... already exists": open it again
-                if "already exists" not in str(exc) or attempt == 2:
+                # two processes opening a new database at once both create the tables; the
+                # slower one fails with "table ... already exists", or with a duplicate
+                # alembic_version row when both got as far as recording the schema
+                # version: open it again
+                if not _lost_schema_race(exc) or attempt == 2:
                     raise
                 time.sleep(0.2)
         if db is not None:

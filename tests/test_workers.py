@@ -413,3 +413,46 @@ def test_a_chain_of_slots_broken_by_a_crash_is_restarted(tmp_path):
     _assert_exact_budget(trials, n)
     slots = sorted(t.system_attrs[SLOT_ATTR] for t in trials if SLOT_ATTR in t.system_attrs)
     assert slots == list(range(n))  # the copy of slot 3 is not a slot
+
+
+@pytest.mark.parametrize(
+    ("message", "retried"),
+    [
+        ("(sqlite3.OperationalError) table studies already exists", True),
+        ("(sqlite3.IntegrityError) UNIQUE constraint failed: alembic_version.version_num", True),
+        ('(psycopg2.errors.UniqueViolation) duplicate key value violates unique constraint '
+         '"alembic_version_pkc"', True),
+        ("(sqlite3.IntegrityError) UNIQUE constraint failed: studies.study_name", False),
+    ],
+)  # fmt: skip
+def test_opening_a_new_database_retries_when_another_process_initialises_it(
+    tmp_path, monkeypatch, message, retried
+):
+    """Two workers opening a new database at once both create its schema; the one that
+    loses either race (tables, or the schema-version row) opens it again."""
+    import optuna
+
+    from hpsearch.exceptions import ConfigError
+    from hpsearch.storage import open_storage
+
+    real = optuna.storages.RDBStorage
+    calls = []
+
+    class Racing(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            calls.append(args)
+            if len(calls) == 1:
+                real(*args, **kwargs)  # the other process wins: the schema is there now
+                raise RuntimeError(message)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", Racing)
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    if retried:
+        storage = open_storage(url, heartbeat=False)
+        assert len(calls) == 2
+        assert optuna.create_study(storage=storage, study_name="s").study_name == "s"
+    else:
+        with pytest.raises(ConfigError, match="cannot open the storage: .*studies.study_name"):
+            open_storage(url, heartbeat=False)
+        assert len(calls) == 1
