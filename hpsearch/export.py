@@ -242,11 +242,7 @@ def _describe_scaling(scaling: Mapping[str, Any]) -> str:
 
 
 def _training_only(model: keras.Model) -> list[str]:
-    """Names of the layers that change inputs in training only (random augmentation).
-
-    At inference they pass inputs through, yet their random operations stay in an exported
-    graph, which ONNX cannot convert.
-    """
+    """Names of the layers that change inputs in training only (random augmentation)."""
     import keras
 
     kinds = (
@@ -261,21 +257,11 @@ def _training_only(model: keras.Model) -> list[str]:
 
 
 def _bare(model: keras.Model) -> keras.Model:
-    """The same layers (and weights) as a new, uncompiled model, for inference: a nested
-    model's own optimizer would be saved inside model.keras and make load_model warn, and
-    training-only augmentation layers are replaced by identity layers of the same name."""
+    """The same layers (and weights) as a new, uncompiled model: a nested model's own
+    optimizer would be saved inside model.keras and make load_model warn."""
     import keras
 
-    bare = keras.Model(model.inputs, model.outputs, name=model.name)
-    augmentation = set(_training_only(bare))
-    if not augmentation:
-        return bare
-    return keras.models.clone_model(
-        bare,
-        clone_function=lambda layer: (
-            keras.layers.Identity(name=layer.name) if layer.name in augmentation else layer
-        ),
-    )
+    return keras.Model(model.inputs, model.outputs, name=model.name)
 
 
 def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> keras.Model:
@@ -289,8 +275,9 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     inputs = keras.Input(shape=dataset.input_shape, name="inputs")
     layer = _scaling_layer(dataset.scaling)
     x = layer(inputs) if layer is not None else inputs
-    # training=False: the network runs in inference mode whatever calls it (a SavedModel's
-    # serve() otherwise ran batch normalization on batch statistics behind identity layers)
+    # training=False: the network runs in inference mode whatever calls it; without it a
+    # SavedModel's serve() applied random augmentation and batch statistics, and tf2onnx
+    # kept random ops that onnxruntime refuses
     model = keras.Model(inputs, _bare(inner)(x, training=False), name=f"{inner.name}_export")
     try:
         optimizer: Any = make_optimizer(params)
@@ -774,8 +761,7 @@ def _markdown(card: dict[str, Any]) -> str:
             [
                 "* data augmentation in training ("
                 + ", ".join(f"`{n}`" for n in m["training_only_layers"])
-                + "): identity layers in the exported model, which computes the same "
-                "predictions without their random operations"
+                + "): inactive in the exported model, which runs in inference mode"
             ]
             if m.get("training_only_layers")
             else []

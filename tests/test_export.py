@@ -375,8 +375,8 @@ def test_onnx_export_matches_keras(exported, tmp_path):
 
 
 def test_cnn_with_augmentation_and_batch_norm_exports_for_inference(tmp_path):
-    """Training-only augmentation becomes identity layers and the network runs in inference
-    mode, so the SavedModel (and ONNX, with the extra) computes Keras' own predictions."""
+    """The exported network runs in inference mode, without its training-only augmentation,
+    so the SavedModel (and ONNX, with the extra) computes Keras' own predictions."""
     import keras
 
     path, _ = _write(
@@ -404,8 +404,8 @@ def test_cnn_with_augmentation_and_batch_norm_exports_for_inference(tmp_path):
         assert card["checks"]["onnx_max_abs_diff"] < 1e-5
     assert "data augmentation in training" in (tmp_path / "out" / "model_card.md").read_text()
     model = keras.models.load_model(tmp_path / "out" / "model.keras")
-    inner = model.get_layer("cnn")
-    assert type(inner.get_layer("augment_translate")).__name__ == "Identity"
+    # the augmentation is in the model but does not touch its predictions
+    assert model.get_layer("cnn").get_layer("augment_translate") is not None
     x = np.random.default_rng(0).random((8, 8, 8, 1)).astype("float32") * 16
     np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
 
