@@ -91,11 +91,12 @@ def test_time_to_accuracy_quick(tmp_path):
     assert plot.with_suffix(".json").exists()
 
 
-def test_time_to_accuracy_cnn_quick(tmp_path):
+@pytest.mark.parametrize("space", ["cnn", "cnn_plus"])
+def test_time_to_accuracy_cnn_quick(tmp_path, space):
     rows = _run_quick(
         "time_to_accuracy.py",
         "--space",
-        "cnn",
+        space,
         "--budget",
         "5",
         "--methods",
