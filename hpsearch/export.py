@@ -504,6 +504,7 @@ def _retrain(
         # (a learning-rate schedule still spans the trial's `epochs`, as in the trial)
         epochs = _best_epoch(trial, params, monitor, mode)
         train_params["patience"] = 0
+        train_params["chance_patience"] = 0
         data = _full_dataset(dataset)
         note(
             f"re-training trial {trial.number} on train+validation "

@@ -99,6 +99,7 @@ class TrainResult:
     epochs_run: int
     train_seconds: float
     latency_ms: float | None = None
+    stopped_at_chance: int | None = None  # the epoch a chance-level stop ended training
 
 
 def make_optimizer(
@@ -235,6 +236,9 @@ def train(
                 monitor=monitor, mode=monitor_mode, patience=patience, restore_best_weights=True
             )
         )
+    at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
+    if at_chance is not None:
+        callbacks.append(at_chance)
     if on_epoch is not None:
         callbacks.append(_EpochCallback.make(on_epoch))
     if on_epoch_model is not None:
@@ -267,9 +271,52 @@ def train(
         best = len(history.get("loss", [])) - 1
     metrics = {k: v[best] for k, v in history.items() if v}
     result = TrainResult(model, history, metrics, int(model.count_params()), epochs_run, seconds)
+    stopped = getattr(at_chance, "stopped_epoch", None)
+    if stopped:
+        result.stopped_at_chance = int(stopped)
     if measure_latency:
         result.latency_ms = measure_latency_ms(model, dataset.x_val)
     return result
+
+
+def _chance_stop(
+    params: Mapping[str, Any], dataset: Dataset, monitor: str, mode: str
+) -> keras.callbacks.Callback | None:
+    """A callback that stops a network answering no better than chance.
+
+    Chance is the accuracy of always answering the validation set's most common class
+    (+0.1 pp). A network that diverged (a learning rate too large for it) collapses to one
+    class and stays there. Training stops once ``chance_patience`` epochs in a row were at
+    chance and the last one did not improve on the best so far, so a slow learner that is
+    still improving goes on. (Keras' ``EarlyStopping(baseline=...)`` is not this: it also
+    stops networks above the baseline after ``patience`` epochs without improvement.)
+    """
+    import keras
+    import numpy as np
+
+    patience = int(params.get("chance_patience", 2) or 0)
+    y_val = np.asarray(dataset.y_val)
+    if not patience or mode != "max" or not monitor.endswith("accuracy"):
+        return None
+    if y_val.ndim != 1 or len(y_val) == 0:
+        return None
+    chance = float(np.bincount(y_val.astype("int64")).max()) / len(y_val) + 1e-3
+
+    class ChanceStop(keras.callbacks.Callback):
+        def on_train_begin(self, logs: Mapping[str, float] | None = None) -> None:
+            self.at_chance, self.best, self.stopped_epoch = 0, -math.inf, 0
+
+        def on_epoch_end(self, epoch: int, logs: Mapping[str, float] | None = None) -> None:
+            current = (logs or {}).get(monitor)
+            if current is None:
+                return
+            self.at_chance = self.at_chance + 1 if current <= chance else 0
+            improved, self.best = current > self.best, max(self.best, current)
+            if self.at_chance >= patience and not improved:
+                self.stopped_epoch = epoch + 1
+                self.model.stop_training = True
+
+    return ChanceStop()
 
 
 def _best_index(values: Sequence[float], mode: str) -> int:

@@ -184,6 +184,54 @@ def test_cosine_schedule_survives_a_checkpoint(tmp_path):
     assert float(rest.model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_a_trial_collapsed_to_one_class_stops_at_chance_and_completes(write_study, storage_url):
+    """Adam at a learning rate of 5 collapses the network to one class: chance_patience (on
+    by default) stops it after 2 epochs instead of 8, and the trial completes with its
+    chance-level value; with chance_patience 0 the same network trains all 8 epochs."""
+    import numpy as np
+
+    from hpsearch.data import load_dataset
+    from hpsearch.training import train
+
+    path = write_study(
+        "collapse",
+        space__optimizer="adam",
+        space__learning_rate=5.0,
+        space__epochs=8,
+        search__n_trials=1,
+    )
+    study = _run(path)
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE
+    assert trial.user_attrs["stopped_at_chance"] == trial.user_attrs["epochs_run"]
+    assert trial.user_attrs["epochs_run"] < 8
+    dataset = load_dataset(hpsearch.load_study_file(path).config.data)
+    majority = np.bincount(dataset.y_val).max() / len(dataset.y_val)
+    assert trial.value <= majority + 1e-3
+
+    params = {**hpsearch.load_study_file(path).space.fixed, "depth": 1, "width": 16}
+    params.update(dropout=0.0, chance_patience=0)
+    full = train(params, dataset, family="mlp", seed=0)
+    assert full.epochs_run == 8 and full.stopped_at_chance is None
+    assert max(full.history["val_accuracy"]) <= majority + 1e-3  # it did collapse
+
+
+def test_a_slow_learner_above_chance_is_not_stopped():
+    """SGD at 1e-4 barely moves in 4 epochs (no better than its first epoch) but is above
+    chance: it trains on (Keras' EarlyStopping with a baseline would stop it)."""
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.data import load_dataset
+    from hpsearch.training import train
+
+    study = study_from_dict({"name": "s", **small_study()})
+    dataset = load_dataset(study.config.data)
+    params = {**study.space.fixed, "depth": 1, "width": 16, "dropout": 0.0}
+    params.update(optimizer="sgd", learning_rate=1e-4, batch_size=64, epochs=4)
+    run = train(params, dataset, family="mlp", seed=0)
+    assert run.epochs_run == 4 and run.stopped_at_chance is None
+    assert max(run.history["val_accuracy"][1:]) <= run.history["val_accuracy"][0]
+
+
 def test_cosine_schedule_runs_in_both_engines_and_is_searched(write_study):
     space = {"lr_schedule": {"choices": ["constant", "cosine"]}}
     optuna_run = _run(write_study("sched", space__lr_schedule=space["lr_schedule"]))

@@ -359,6 +359,12 @@ class _Objective:
         }
         if result.latency_ms is not None:
             final["latency"] = result.latency_ms
+        if result.stopped_at_chance is not None:
+            final["stopped_at_chance"] = result.stopped_at_chance
+            self.progress.message(
+                f"trial {trial.number}: stopped at epoch {result.stopped_at_chance}, no better "
+                "than always answering the most common class"
+            )
         set_user_attrs(trial, final)  # one transaction on RDB storages
         values = []
         for obj in self.study_file.objectives:

@@ -104,6 +104,13 @@ TRAINING: dict[str, ParamDef] = {
     "batch_size": ParamDef("int", 128, "batch size", low=1),
     "epochs": ParamDef("int", 10, "training epochs", low=1),
     "patience": ParamDef("int", 0, "early-stopping patience in epochs (0: off)", low=0),
+    "chance_patience": ParamDef(
+        "int",
+        2,
+        "stop a trial whose validation accuracy is no better than always answering the most "
+        "common class after this many epochs, unless it is still improving (0: off)",
+        low=0,
+    ),
     "lr_schedule": ParamDef(
         "str",
         "constant",
