@@ -2,8 +2,9 @@
 scikit-learn's RandomizedSearchCV (over scikeras) under the same wall-clock budget.
 
     python benchmarks/time_to_accuracy.py --space mlp|cnn|cnn_plus [--budget SECONDS]
-        [--methods hpsearch,kerastuner,randomsearch] [--storage URL] [--mnist PATH]
-        [--plot FILE.html] [--quick]
+        [--methods hpsearch,kerastuner,randomsearch] [--seed N] [--storage URL]
+        [--mnist PATH] [--plot FILE.html] [--quick]
+    python benchmarks/time_to_accuracy.py --space cnn_plus --summary
 
 Every method sees the same arrays (``hpsearch.data.load_dataset``: the same training and
 validation split) and the same space (``MLP_SPACE`` / ``CNN_SPACE`` / ``CNN_PLUS_SPACE`` in
@@ -36,6 +37,15 @@ best model's test accuracy), writes a plotly page of the best-so-far curves (``-
 self-contained HTML, a PNG too when kaleido is installed, and the raw points as JSON) and,
 without ``--quick``, replaces its section of BENCHMARKS.md. ``--quick`` runs every method
 for a few seconds on digits to keep the script working.
+
+``--seed N`` (default 0) seeds every method's search and its networks' initial weights
+(hpsearch's ``search.seed``, KerasTuner's ``seed``, scikit-learn's ``random_state``); a run
+with seed N other than 0 writes ``..._seedN`` files and section. The points of each seed are
+kept in its JSON file, per method: a run of some methods replaces theirs and keeps the
+others' (each with its own budget and date), so one method can be re-run alone.
+``--summary`` runs nothing: it reads the JSON files of every seed of ``--space`` and writes,
+per method, each seed's time to the targets and their median, over the shortest budget
+among them.
 """
 
 from __future__ import annotations
@@ -104,7 +114,6 @@ LABELS = {
     "randomsearch": "RandomizedSearchCV (scikeras)",
 }
 CHECKPOINTS = (60, 150, 300, 600, 1200, 1800, 3600, 7200)
-SEED = 0
 
 
 @dataclass
@@ -115,16 +124,42 @@ class Result:
     points: list[tuple[float, float]] = field(default_factory=list)
     test_accuracy: float | None = None
     wall: float = 0.0
+    budget: float | None = None
+    date: str = ""  # UTC day of the run
 
     def best_at(self, seconds: float) -> float | None:
+        if self.budget is not None and seconds > self.budget:
+            return None  # not measured: the run stopped before
         values = [v for t, v in self.points if t <= seconds]
         return max(values) if values else None
 
-    def time_to(self, target: float) -> float | None:
+    def time_to(self, target: float, within: float | None = None) -> float | None:
         for t, _ in sorted(self.points):
+            if within is not None and t > within:
+                break
             if (self.best_at(t) or 0.0) >= target:
                 return t
         return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "test_accuracy": self.test_accuracy,
+            "wall": self.wall,
+            "budget": self.budget,
+            "date": self.date,
+        }
+
+    @classmethod
+    def from_json(cls, method: str, item: dict[str, Any]) -> Result:
+        return cls(
+            method,
+            points=[(float(t), float(v)) for t, v in item.get("points", [])],
+            test_accuracy=item.get("test_accuracy"),
+            wall=float(item.get("wall") or 0.0),
+            budget=item.get("budget"),
+            date=str(item.get("date") or ""),
+        )
 
     def curve(self) -> tuple[list[float], list[float]]:
         xs, ys, best = [], [], -1.0
@@ -133,6 +168,13 @@ class Result:
             xs.append(t)
             ys.append(best)
         return xs, ys
+
+
+def load_points(path: Path) -> dict[str, Result]:
+    """The results a run kept in ``path`` (its JSON of points), by method."""
+    if not path.exists():
+        return {}
+    return {m: Result.from_json(m, item) for m, item in json.loads(path.read_text()).items()}
 
 
 class BudgetSpent(Exception):
@@ -166,12 +208,14 @@ def test_accuracy(model: Any, dataset: Any) -> float:
 
 
 # ------------------------------------------------------------------ hpsearch
-def run_hpsearch(method: str, raw: dict[str, Any], folder: Path, storage: str, budget: float):
+def run_hpsearch(
+    method: str, raw: dict[str, Any], folder: Path, storage: str, budget: float, seed: int
+) -> Result:
     from optuna.trial import TrialState
 
     raw = copy.deepcopy(raw)
     raw["name"] += f"_{method}"
-    raw["search"] = {**HPSEARCH[method], "timeout": budget, "seed": SEED}
+    raw["search"] = {**HPSEARCH[method], "timeout": budget, "seed": seed}
     sf = study_file(raw, folder, storage)
     t0 = dt.datetime.now()  # Optuna stores naive local times
     start = time.perf_counter()
@@ -225,7 +269,7 @@ def kt_params(hp: Any, space: Any) -> dict[str, Any]:
     return params
 
 
-def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result:
+def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float, seed: int) -> Result:
     import keras
     import keras_tuner as kt
 
@@ -282,7 +326,7 @@ def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result
         max_epochs=sf.max_epochs,
         factor=3,
         hyperband_iterations=1000,  # as many sweeps as fit in the budget
-        seed=SEED,
+        seed=seed,
         directory=str(folder / "kerastuner"),
         project_name=sf.name,
         overwrite=True,
@@ -309,7 +353,7 @@ def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float) -> Result
 
 
 # ------------------------------------------------------------------ scikit-learn
-def run_randomsearch(sf: Any, dataset: Any, budget: float) -> Result:
+def run_randomsearch(sf: Any, dataset: Any, budget: float, seed: int) -> Result:
     from sklearn.model_selection import PredefinedSplit, RandomizedSearchCV
 
     from hpsearch.engines._sklearn import build_estimator
@@ -327,7 +371,7 @@ def run_randomsearch(sf: Any, dataset: Any, budget: float) -> Result:
                 kept.update(accuracy=accuracy, estimator=estimator)
         return accuracy
 
-    estimator = build_estimator(sf, SEED)  # hpsearch's tag-fixed scikeras KerasClassifier
+    estimator = build_estimator(sf, seed)  # hpsearch's tag-fixed scikeras KerasClassifier
     estimator.set_params(callbacks=[deadline_callback(start + budget, refuse_late_start=True)])
     x = np.concatenate([dataset.x_train, dataset.x_val])
     y = np.concatenate([dataset.y_train, dataset.y_val])
@@ -340,7 +384,7 @@ def run_randomsearch(sf: Any, dataset: Any, budget: float) -> Result:
         cv=PredefinedSplit(folds),
         refit=False,
         error_score="raise",
-        random_state=SEED,
+        random_state=seed,
     )
     with contextlib.suppress(BudgetSpent):  # the first fit started after the budget
         search.fit(x, y)
@@ -395,9 +439,82 @@ def plot(results: list[Result], targets: tuple[float, ...], budget: float, path:
         written.append(path.with_suffix(".png"))
     except Exception:  # no kaleido (or no browser for it): the HTML is enough
         pass
-    points = {r.method: {"points": r.points, "test_accuracy": r.test_accuracy} for r in results}
+    points = {r.method: r.to_json() for r in results}
     path.with_suffix(".json").write_text(json.dumps(points, indent=1))
     return [*written, path.with_suffix(".json")]
+
+
+def median_seconds(values: list[float | None]) -> float | None:
+    """The median, a run that never reached the target counting as the slowest."""
+    ranked = sorted(values, key=lambda v: float("inf") if v is None else v)
+    mid = len(ranked) // 2
+    if len(ranked) % 2:
+        return ranked[mid]
+    low, high = ranked[mid - 1], ranked[mid]
+    return None if low is None or high is None else (low + high) / 2
+
+
+def summarize(space: str, folder: Path, quick: bool) -> None:
+    """Per method, each seed's time to the targets and the median (``--summary``); with
+    ``quick``, of the ``--quick`` runs, printed only."""
+    end = "_quick" if quick else ""
+    runs: dict[str, dict[int, Result]] = {}
+    names = [f"time_to_accuracy_{space}{end}.json", f"time_to_accuracy_{space}_seed*{end}.json"]
+    for path in sorted({p for name in names for p in folder.glob(name)}):
+        if path.stem.endswith("_quick") != quick:
+            continue
+        stem = path.stem.removesuffix("_quick")
+        seed = int(stem.rsplit("_seed", 1)[1]) if "_seed" in stem else 0
+        for method, result in load_points(path).items():
+            runs.setdefault(method, {})[seed] = result
+    if not runs:
+        sys.exit(f"--summary: no results of --space {space} in {folder}: run it first")
+    budgets = [
+        r.budget or max((t for t, _ in r.points), default=0.0)
+        for m in runs.values()
+        for r in m.values()
+    ]
+    budget = min(budgets)
+    seeds = sorted({seed for m in runs.values() for seed in m})
+    targets = QUICK_TARGETS if quick else TARGETS[space]
+    header = ["method", *(f"time to {pct(t, 1)}: seed {s}" for t in targets for s in seeds)]
+    header += [f"median time to {pct(t, 1)}" for t in targets]
+    header += [f"best at {secs(budget)}: seed {s}" for s in seeds] + [
+        f"median best at {secs(budget)}"
+    ]
+    rows = []
+    for method in [m for m in LABELS if m in runs]:
+        by_seed = runs[method]
+        row = [LABELS[method]]
+        for target in targets:
+            row += [
+                secs(by_seed[s].time_to(target, budget)) if s in by_seed else "not run"
+                for s in seeds
+            ]
+        for target in targets:
+            row.append(secs(median_seconds([r.time_to(target, budget) for r in by_seed.values()])))
+        bests = [by_seed[s].best_at(budget) if s in by_seed else None for s in seeds]
+        row += [pct(b) if s in by_seed else "not run" for s, b in zip(seeds, bests, strict=True)]
+        measured = sorted(b for b in bests if b is not None)
+        row.append(pct(measured[len(measured) // 2] if measured else None))
+        rows.append(row)
+    body = table(header, rows)
+    dates = sorted({r.date for m in runs.values() for r in m.values() if r.date})
+    body += (
+        f"\n\nFrom the points kept in `dashboards/time_to_accuracy_{space}*.json` (runs of "
+        + ", ".join(dates or ["unknown dates"])
+        + f"), cut to the shortest budget among them ({budget:g} s): a target reached later in "
+        "a longer run counts as not reached (—). The median counts a run that never reached "
+        "the target as the slowest; with an even number of runs it is the mean of the middle two."
+    )
+    print(body)
+    if quick:
+        return
+    write_section(
+        f"time_to_accuracy_{space}_seeds",
+        f"Time to accuracy over seeds: MNIST {SPACE_TITLES[space]}",
+        body,
+    )
 
 
 def main() -> None:
@@ -409,7 +526,16 @@ def main() -> None:
     parser.add_argument("--mnist", default=str(SHARED_MNIST))
     parser.add_argument("--plot", default=None, help="HTML file for the best-so-far curves")
     parser.add_argument("--quick", action="store_true", help="digits, seconds: a smoke run")
+    parser.add_argument("--seed", type=int, default=0, help="seeds every method (default 0)")
+    parser.add_argument(
+        "--summary", action="store_true", help="report the kept runs of every seed; run nothing"
+    )
     args = parser.parse_args()
+    if args.summary:
+        summarize(
+            args.space, Path(args.plot).parent if args.plot else ROOT / "dashboards", args.quick
+        )
+        return
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(LABELS))
     if unknown:
@@ -420,7 +546,7 @@ def main() -> None:
     space = dict(space)
     if args.quick:
         space["epochs"] = 5 if family == "mlp" else 3
-    suffix = "_quick" if args.quick else ""
+    suffix = (f"_seed{args.seed}" if args.seed else "") + ("_quick" if args.quick else "")
     plot_path = Path(
         args.plot or ROOT / "dashboards" / f"time_to_accuracy_{args.space}{suffix}.html"
     )
@@ -431,7 +557,7 @@ def main() -> None:
         "model": {"family": family},
         "space": space,
         "objective": "val_accuracy",
-        "search": {"sampler": "tpe", "pruner": "hyperband", "timeout": budget, "seed": SEED},
+        "search": {"sampler": "tpe", "pruner": "hyperband", "timeout": budget, "seed": args.seed},
     }
     results = []
     with tempfile.TemporaryDirectory(prefix="hpsearch-tta-") as tmp:
@@ -442,16 +568,17 @@ def main() -> None:
         for method in methods:
             print(f"--- {LABELS[method]}: {budget:g} s", flush=True)
             if method in HPSEARCH:
-                result = run_hpsearch(method, raw, folder, args.storage, budget)
+                result = run_hpsearch(method, raw, folder, args.storage, budget, args.seed)
             elif method == "kerastuner":
-                result = run_kerastuner(sf, dataset, folder, budget)
+                result = run_kerastuner(sf, dataset, folder, budget, args.seed)
             else:
                 random_raw = copy.deepcopy(raw)
                 random_raw["name"] += "_random"
                 random_raw["space"]["epochs"] = {"low": 1, "high": sf.max_epochs}
                 random_raw["search"] = {"engine": "sklearn", "method": "random"}
                 random_sf = study_file(random_raw, folder, scratch)
-                result = run_randomsearch(random_sf, dataset, budget)
+                result = run_randomsearch(random_sf, dataset, budget, args.seed)
+            result.budget, result.date = budget, dt.datetime.now(dt.UTC).strftime("%Y-%m-%d")
             print(
                 f"--- {LABELS[method]}: {len(result.points)} results within the budget, "
                 f"best {pct(result.best_at(budget))}, {result.wall:.0f} s wall",
@@ -459,31 +586,45 @@ def main() -> None:
             )
             results.append(result)
 
-    times = checkpoints(budget)
+    # the other methods' points of this seed, from an earlier run (each with its budget)
+    kept = load_points(plot_path.with_suffix(".json"))
+    earlier = {m for m in kept if m not in methods}
+    results += [kept[m] for m in earlier]
+    results.sort(key=lambda r: list(LABELS).index(r.method))
+    budget_all = max([budget, *(r.budget or budget for r in results)])
+    times = checkpoints(budget_all)
     header = ["method", "trials"]
     header += [f"best at {secs(t)}" for t in times]
     header += [f"time to {pct(t, 1)}" for t in targets]
     header += ["test acc of best"]
     rows = []
     for result in results:
-        row = [LABELS[result.method], str(len(result.points))]
+        label = LABELS[result.method]
+        if result.method in earlier:
+            label += (
+                f" (kept: run of {result.date or 'an earlier day'}, {result.budget or budget:g} s)"
+            )
+        row = [label, str(len(result.points))]
         row += [pct(result.best_at(t)) for t in times]
         row += [secs(result.time_to(t)) for t in targets]
         row += [pct(result.test_accuracy)]
         rows.append(row)
     body = table(header, rows)
     title = f"Time to accuracy, MNIST {SPACE_TITLES[args.space]} space, {budget:g} s per method"
-    written = plot(results, targets, budget, plot_path, title)
+    if args.seed:
+        title += f", seed {args.seed}"
+    written = plot(results, targets, budget_all, plot_path, title)
     space_text = ", ".join(f"{k}={json.dumps(v)}" for k, v in space.items())
     body += (
-        f"\n\nSame budget of {budget:g} s wall time for each method, run one after the other "
+        f"\n\nSeed {args.seed}. Same budget of {budget:g} s wall time for each method run by "
+        "this command, one after the other "
         f"on the same {len(dataset.x_train)} training / {len(dataset.x_val)} validation "
         f"{dataset.name} images; test accuracy on the {len(dataset.x_test)} test images. "
         "Best validation accuracy so far at fixed times, time until the best reaches each "
         "target (— = not within the budget), over trials that finished within the budget "
         "(see the script's docstring for what counts). Wall times including the overrun of "
         "the last trial: "
-        + ", ".join(f"{LABELS[r.method]} {r.wall:.0f} s" for r in results)
+        + ", ".join(f"{LABELS[r.method]} {r.wall:.0f} s" for r in results if r.wall)
         + f".\n\nSpace: `{space_text}` (scikit-learn samples epochs from 1 to "
         f"{space['epochs']} instead of stopping early). Curves: "
         + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in written)
@@ -492,9 +633,9 @@ def main() -> None:
     print(body)
     if not args.quick:
         write_section(
-            f"time_to_accuracy_{args.space}",
+            f"time_to_accuracy_{args.space}{suffix}",
             f"Time to accuracy: MNIST {SPACE_TITLES[args.space]} "
-            "(hpsearch, KerasTuner, scikit-learn)",
+            f"(hpsearch, KerasTuner, scikit-learn){f', seed {args.seed}' if args.seed else ''}",
             body,
         )
 

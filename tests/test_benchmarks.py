@@ -6,6 +6,7 @@ printed Markdown table and that BENCHMARKS.md, which holds the real results, is 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -233,3 +234,30 @@ def test_bookkeeping_quick(sampler):
     assert rows[0][0] == "storage"
     assert [r[0] for r in rows[1:]] == ["memory", "sqlite"]
     assert all(float(r[5]) > 0 for r in rows[1:])  # mean ms per trial
+
+
+def test_time_to_accuracy_seeds_keep_other_methods_and_summarize(tmp_path):
+    """A second seed writes its own points; re-running one method of a seed keeps the other
+    methods' points; --summary reports every seed and the median."""
+    storage = f"sqlite:///{tmp_path / 't.db'}"
+
+    def quick(seed: int, methods: str) -> list[list[str]]:
+        suffix = f"_seed{seed}" if seed else ""
+        plot = tmp_path / f"time_to_accuracy_mlp{suffix}_quick.html"
+        args = ["--space", "mlp", "--budget", "4", "--storage", storage, "--plot", str(plot)]
+        return _run_quick("time_to_accuracy.py", *args, "--seed", str(seed), "--methods", methods)
+
+    quick(0, "randomsearch,kerastuner")
+    rows = quick(0, "randomsearch")  # KerasTuner's points of seed 0 are kept
+    assert rows[1][0] == "KerasTuner Hyperband (kept: run of " + rows[1][0].split("of ")[1]
+    assert rows[2][0] == "RandomizedSearchCV (scikeras)"
+    quick(1, "randomsearch")
+    kept = json.loads((tmp_path / "time_to_accuracy_mlp_quick.json").read_text())
+    assert set(kept) == {"kerastuner", "randomsearch"} and kept["randomsearch"]["budget"] == 4
+    summary = _run_quick(
+        "time_to_accuracy.py", "--space", "mlp", "--summary", "--plot", str(tmp_path / "x.html")
+    )
+    header, body = summary[0], summary[1:]
+    assert header[1:3] == ["time to 90.0%: seed 0", "time to 90.0%: seed 1"]
+    assert [r[0] for r in body] == ["KerasTuner Hyperband", "RandomizedSearchCV (scikeras)"]
+    assert body[0][2] == "not run" and body[1][2] != "not run"
