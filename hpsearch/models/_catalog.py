@@ -107,8 +107,9 @@ TRAINING: dict[str, ParamDef] = {
     "chance_patience": ParamDef(
         "int",
         2,
-        "stop a trial whose validation accuracy is no better than always answering the most "
-        "common class after this many epochs, unless it is still improving (0: off)",
+        "stop a trial whose validation accuracy has been no better than always answering the "
+        "most common class for this many epochs in a row, at its first such epoch without "
+        "improvement (0: off)",
         low=0,
     ),
     "lr_schedule": ParamDef(
