@@ -16,7 +16,8 @@ optimizers, so only the search differs:
   space's maximum, factor 3), early stopping with patience 3, ``search.timeout`` = budget;
   ``hpsearch-median`` is the same with the median pruner; ``hpsearch-fast`` uses
   ``search.sampler_options`` / ``pruner_options``: multivariate TPE (``group``) after 5
-  random start-up trials instead of 10, and Hyperband from 2 epochs instead of 1.
+  random start-up trials instead of 10, and Hyperband from 2 epochs instead of 1. Every
+  hpsearch method sets ``chance_patience: 2``: a trial stuck at chance stops after 2 epochs.
 * ``kerastuner``: ``keras_tuner.Hyperband(objective="val_accuracy", max_epochs=<the
   space's epochs>, factor=3)`` with the same early stopping; no new trial after the budget.
 * ``randomsearch``: ``RandomizedSearchCV`` over hpsearch's tag-fixed scikeras
@@ -114,6 +115,9 @@ LABELS = {
     "randomsearch": "RandomizedSearchCV (scikeras)",
 }
 CHECKPOINTS = (60, 150, 300, 600, 1200, 1800, 3600, 7200)
+# hpsearch stops a trial stuck at chance for 2 epochs (off by default; runs before
+# 2026-12-01 had no such stop)
+CHANCE_PATIENCE = 2
 
 
 @dataclass
@@ -216,6 +220,7 @@ def run_hpsearch(
     raw = copy.deepcopy(raw)
     raw["name"] += f"_{method}"
     raw["search"] = {**HPSEARCH[method], "timeout": budget, "seed": seed}
+    raw["space"] = {"chance_patience": CHANCE_PATIENCE, **raw["space"]}
     sf = study_file(raw, folder, storage)
     t0 = dt.datetime.now()  # Optuna stores naive local times
     start = time.perf_counter()

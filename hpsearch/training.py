@@ -294,7 +294,7 @@ def _chance_stop(
     import keras
     import numpy as np
 
-    patience = int(params.get("chance_patience", 2) or 0)
+    patience = int(params.get("chance_patience", 0) or 0)
     y_val = np.asarray(dataset.y_val)
     if not patience or mode != "max" or not monitor.endswith("accuracy"):
         return None

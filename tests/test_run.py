@@ -185,9 +185,9 @@ def test_cosine_schedule_survives_a_checkpoint(tmp_path):
 
 
 def test_a_trial_collapsed_to_one_class_stops_at_chance_and_completes(write_study, storage_url):
-    """Adam at a learning rate of 5 collapses the network to one class: chance_patience (on
-    by default) stops it after 2 epochs instead of 8, and the trial completes with its
-    chance-level value; with chance_patience 0 the same network trains all 8 epochs."""
+    """Adam at a learning rate of 5 collapses the network to one class: chance_patience 2
+    stops it after 2 epochs instead of 8, and the trial completes with its chance-level
+    value; with chance_patience 0 (the default) the same network trains all 8 epochs."""
     import numpy as np
 
     from hpsearch.data import load_dataset
@@ -198,6 +198,7 @@ def test_a_trial_collapsed_to_one_class_stops_at_chance_and_completes(write_stud
         space__optimizer="adam",
         space__learning_rate=5.0,
         space__epochs=8,
+        space__chance_patience=2,
         search__n_trials=1,
     )
     study = _run(path)
@@ -210,7 +211,8 @@ def test_a_trial_collapsed_to_one_class_stops_at_chance_and_completes(write_stud
     assert trial.value <= majority + 1e-3
 
     params = {**hpsearch.load_study_file(path).space.fixed, "depth": 1, "width": 16}
-    params.update(dropout=0.0, chance_patience=0)
+    params.update(dropout=0.0)
+    del params["chance_patience"]  # the default: off
     full = train(params, dataset, family="mlp", seed=0)
     assert full.epochs_run == 8 and full.stopped_at_chance is None
     assert max(full.history["val_accuracy"]) <= majority + 1e-3  # it did collapse
@@ -227,7 +229,7 @@ def test_a_slow_learner_above_chance_is_not_stopped():
     dataset = load_dataset(study.config.data)
     params = {**study.space.fixed, "depth": 1, "width": 16, "dropout": 0.0}
     params.update(optimizer="sgd", learning_rate=1e-4, batch_size=64, epochs=4)
-    run = train(params, dataset, family="mlp", seed=0)
+    run = train({**params, "chance_patience": 2}, dataset, family="mlp", seed=0)
     assert run.epochs_run == 4 and run.stopped_at_chance is None
     assert max(run.history["val_accuracy"][1:]) <= run.history["val_accuracy"][0]
 

@@ -106,7 +106,7 @@ TRAINING: dict[str, ParamDef] = {
     "patience": ParamDef("int", 0, "early-stopping patience in epochs (0: off)", low=0),
     "chance_patience": ParamDef(
         "int",
-        2,
+        0,
         "stop a trial whose validation accuracy has been no better than always answering the "
         "most common class for this many epochs in a row, at its first such epoch without "
         "improvement (0: off)",
