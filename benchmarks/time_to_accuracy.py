@@ -56,6 +56,8 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import math
+import statistics
 import sys
 import tempfile
 import time
@@ -451,12 +453,8 @@ def plot(results: list[Result], targets: tuple[float, ...], budget: float, path:
 
 def median_seconds(values: list[float | None]) -> float | None:
     """The median, a run that never reached the target counting as the slowest."""
-    ranked = sorted(values, key=lambda v: float("inf") if v is None else v)
-    mid = len(ranked) // 2
-    if len(ranked) % 2:
-        return ranked[mid]
-    low, high = ranked[mid - 1], ranked[mid]
-    return None if low is None or high is None else (low + high) / 2
+    middle = statistics.median(math.inf if v is None else v for v in values)
+    return None if math.isinf(middle) else middle
 
 
 def summarize(space: str, folder: Path, quick: bool) -> None:
@@ -500,8 +498,8 @@ def summarize(space: str, folder: Path, quick: bool) -> None:
             row.append(secs(median_seconds([r.time_to(target, budget) for r in by_seed.values()])))
         bests = [by_seed[s].best_at(budget) if s in by_seed else None for s in seeds]
         row += [pct(b) if s in by_seed else "not run" for s, b in zip(seeds, bests, strict=True)]
-        measured = sorted(b for b in bests if b is not None)
-        row.append(pct(measured[len(measured) // 2] if measured else None))
+        measured = [b for b in bests if b is not None]
+        row.append(pct(statistics.median(measured) if measured else None))
         rows.append(row)
     body = table(header, rows)
     dates = sorted({r.date for m in runs.values() for r in m.values() if r.date})
