@@ -44,6 +44,40 @@ def resolve_sampler_name(search: SearchConfig, n_objectives: int) -> str:
     return search.sampler
 
 
+def use_fast_tpe_math() -> bool:
+    """Give Optuna's TPE a vectorized ``log Φ`` (the log of the normal CDF).
+
+    Optuna 5 computes it one array element at a time in Python (``np.frompyfunc`` over
+    a scalar function in ``optuna.samplers._tpe._truncnorm``; optuna/optuna#5478), and
+    TPE calls it on every kernel of its Parzen estimators for every candidate: at 1,000
+    finished trials of the MNIST MLP space that is about 35,000 calls and three quarters
+    of TPE's time per trial. ``scipy.special.log_ndtr`` is the same function in C.
+    Proposals are unchanged: a seeded study proposes the same integers and choices and
+    the same floats to within 1e-14 (``tests/test_config.py`` checks both). Applied once
+    per process when a TPE sampler is built; left alone if Optuna's module has changed.
+    Returns whether the fast function is in place.
+    """
+    try:
+        import numpy as np
+        import scipy.special
+        from optuna.samplers._tpe import _truncnorm
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        return False
+    current = getattr(_truncnorm, "_log_ndtr", None)
+    if current is None:
+        return False
+    if getattr(current, "_hpsearch", False):
+        return True
+
+    def log_ndtr(a: Any) -> Any:
+        return scipy.special.log_ndtr(np.asarray(a, dtype=float))
+
+    log_ndtr._hpsearch = True  # type: ignore[attr-defined]
+    log_ndtr._optuna = current  # type: ignore[attr-defined]
+    _truncnorm._log_ndtr = log_ndtr
+    return True
+
+
 def make_sampler(
     search: SearchConfig, space: SearchSpace, n_objectives: int, *, worker: int | None = None
 ) -> optuna.samplers.BaseSampler:
@@ -64,6 +98,8 @@ def make_sampler(
         seed = None if seed is None else (seed + worker) % 2**32
         if name == "tpe":
             opts.setdefault("constant_liar", True)
+    if name == "tpe":
+        use_fast_tpe_math()
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         "tpe": optuna.samplers.TPESampler,
         "random": optuna.samplers.RandomSampler,

@@ -579,6 +579,59 @@ def test_every_sampler_name_builds(sampler):
     assert isinstance(built, optuna.samplers.BaseSampler)
 
 
+def _tpe_proposals(n_trials: int) -> list[dict]:
+    import math
+
+    import optuna
+
+    def objective(trial):
+        depth = trial.suggest_int("depth", 1, 3)
+        widths = [trial.suggest_int(f"width_{i}", 32, 1024, log=True) for i in range(depth)]
+        dropout = trial.suggest_float("dropout", 0.0, 0.5)
+        opt = trial.suggest_categorical("optimizer", ["sgd", "adam", "nadam"])
+        lr = trial.suggest_float("learning_rate", 1e-4, 1e-1, log=True)
+        return (
+            -abs(math.log10(lr) + 2.5)
+            - abs(dropout - 0.2)
+            + sum(map(math.log, widths)) / 50
+            + (opt == "adam")
+        )
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=3))
+    study.optimize(objective, n_trials=n_trials)
+    return [t.params for t in study.trials]
+
+
+def test_tpe_gets_scipys_log_ndtr_and_proposes_what_optunas_own_would(monkeypatch):
+    import numpy as np
+    from optuna.samplers._tpe import _truncnorm
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.search import make_sampler
+
+    study = study_from_dict(
+        {"name": "s", "space": {"depth": {"choices": [1, 2]}}, "search": {"n_trials": 1}}
+    )
+    make_sampler(study.config.search, study.space, 1)
+    fast = _truncnorm._log_ndtr
+    assert fast._hpsearch
+    optunas = fast._optuna
+    a = np.concatenate([np.linspace(-40.0, 40.0, 20001), [-1e3, -25.0, 0.0, 7.0, 1e3]])
+    np.testing.assert_allclose(fast(a), optunas(a), rtol=1e-7, atol=1e-12)
+
+    with_fast = _tpe_proposals(40)
+    monkeypatch.setattr(_truncnorm, "_log_ndtr", optunas)
+    with_optunas = _tpe_proposals(40)
+    assert len(with_fast) == len(with_optunas) == 40
+    for mine, theirs in zip(with_fast, with_optunas, strict=True):
+        assert mine.keys() == theirs.keys()
+        for key, value in mine.items():
+            if isinstance(value, float):
+                assert value == pytest.approx(theirs[key], rel=1e-12, abs=1e-15)
+            else:
+                assert value == theirs[key]
+
+
 def test_shipped_mlp_study_builds_multivariate_tpe_without_experimental_warnings():
     import warnings
 
