@@ -177,9 +177,12 @@ NOTE = """
 
 ms/trial: the median gap between consecutive trials' end times over the 20 trials
 before trial 100 and before the last trial. TPE's own cost grows with the number of
-finished trials (it fits its densities on all of them); the storages add their write
-latency: SQLite in WAL mode with `synchronous=NORMAL` (no fsync per commit, but a
-transaction and an SQLAlchemy session per write), PostgreSQL through a socket.
+finished trials (it fits its densities on all of them; its log of the normal CDF is
+`scipy.special.log_ndtr`, see `hpsearch.search.use_fast_tpe_math`); the storages add
+their write latency: SQLite in WAL mode with `synchronous=NORMAL` (no fsync per commit,
+but a transaction and an SQLAlchemy session per write), PostgreSQL through a socket. On
+SQLite and PostgreSQL, each time TPE asks for the trials (4 to 5 times per trial), Optuna's
+cached storage re-reads the unfinished trials (the running one and the queued budget slots).
 """
 
 
