@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import warnings
 from collections.abc import Callable
@@ -79,6 +80,40 @@ def use_fast_tpe_math() -> bool:
     return True
 
 
+@functools.cache
+def tpe_sampler_class() -> type[optuna.samplers.TPESampler]:
+    """Optuna's TPE, a "constant liar" only while another trial of the study is running.
+
+    Optuna 5's TPE lies by default (``constant_liar=True``: running trials count as bad,
+    so parallel workers spread out). A liar cannot use the trial cache Optuna keeps for
+    the trial being sampled, since other workers' running trials change under it: it
+    re-reads the study for every parameter group it samples (on SQLite, every unfinished
+    trial through the ORM) and writes its joint proposal to a system attribute for the
+    other workers. In a sequential run none of that changes a proposal: the only running
+    trial is the one being sampled, which TPE leaves out. This sampler decides at each
+    trial's start, from the read that Optuna caches for the trial anyway: another trial
+    running (a second ``hpsearch run`` on the same database, say), it lies as Optuna's
+    default does; none, it samples from the cache. A seeded sequential study proposes
+    exactly what Optuna's default does (``tests/test_config.py``). The workers of a
+    parallel run (``hpsearch run --workers``) always lie, and
+    ``sampler_options: {constant_liar: true}`` (or ``false``) fixes the choice.
+    """
+    import optuna
+    from optuna.trial import FrozenTrial, TrialState
+
+    class TPESampler(optuna.samplers.TPESampler):
+        def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+            super().before_trial(study, trial)
+            running = study._get_trials(
+                deepcopy=False, states=(TrialState.RUNNING,), use_cache=True
+            )
+            self._constant_liar = any(t.number != trial.number for t in running)
+
+    TPESampler.__doc__ = tpe_sampler_class.__doc__
+    TPESampler.__module__ = __name__
+    return TPESampler
+
+
 def make_sampler(
     search: SearchConfig, space: SearchSpace, n_objectives: int, *, worker: int | None = None
 ) -> optuna.samplers.BaseSampler:
@@ -86,9 +121,10 @@ def make_sampler(
 
     ``worker`` (a number unique to one worker process of a parallel run: see
     ``hpsearch.workers``) offsets the seed, so that workers do not propose the
-    same params, and makes TPE a constant liar (it treats running trials as bad,
-    so workers spread out). Grid and QMC samplers keep the seed: they share one
-    sequence through the storage.
+    same params, and makes TPE a constant liar (it treats running trials as bad, so
+    workers spread out). Outside such a run TPE lies only while another trial of the
+    study is running: see :func:`tpe_sampler_class`. Grid and QMC samplers keep the
+    seed: they share one sequence through the storage.
     """
     import optuna
 
@@ -102,7 +138,8 @@ def make_sampler(
     if name == "tpe":
         use_fast_tpe_math()
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
-        "tpe": optuna.samplers.TPESampler,
+        # a liar while other trials run, unless a worker or sampler_options fix it
+        "tpe": (optuna.samplers.TPESampler if "constant_liar" in opts else tpe_sampler_class()),
         "random": optuna.samplers.RandomSampler,
         "qmc": optuna.samplers.QMCSampler,
         "nsga2": optuna.samplers.NSGAIISampler,

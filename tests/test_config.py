@@ -579,7 +579,7 @@ def test_every_sampler_name_builds(sampler):
     assert isinstance(built, optuna.samplers.BaseSampler)
 
 
-def _tpe_proposals(n_trials: int) -> list[dict]:
+def _tpe_proposals(n_trials: int, sampler=None) -> list[dict]:
     import math
 
     import optuna
@@ -597,7 +597,8 @@ def _tpe_proposals(n_trials: int) -> list[dict]:
             + (opt == "adam")
         )
 
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=3))
+    sampler = sampler or optuna.samplers.TPESampler(seed=3)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
     study.optimize(objective, n_trials=n_trials)
     return [t.params for t in study.trials]
 
@@ -630,6 +631,59 @@ def test_tpe_gets_scipys_log_ndtr_and_proposes_what_optunas_own_would(monkeypatc
                 assert value == pytest.approx(theirs[key], rel=1e-12, abs=1e-15)
             else:
                 assert value == theirs[key]
+
+
+def test_sequential_tpe_samples_from_the_cache_and_proposes_what_optunas_liar_would():
+    import optuna
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.search import make_sampler
+
+    study = study_from_dict(
+        {"name": "s", "space": {"depth": {"choices": [1, 2]}}, "search": {"seed": 3, "n_trials": 1}}
+    )
+    ours = make_sampler(study.config.search, study.space, 1)
+    assert isinstance(ours, optuna.samplers.TPESampler)
+    assert optuna.samplers.TPESampler()._constant_liar  # Optuna's default lies
+    # alone in the study, ours does not lie, and proposes exactly what the default does
+    mine = _tpe_proposals(30, ours)
+    assert not ours._constant_liar
+    assert mine == _tpe_proposals(30, optuna.samplers.TPESampler(seed=3))
+
+    # another trial running: ours lies like Optuna's default, for that trial only
+    opt_study = optuna.create_study(
+        direction="maximize",
+        sampler=make_sampler(study.config.search, study.space, 1),
+    )
+    for i in range(12):
+        opt_study.enqueue_trial({"x": i / 12})
+        opt_study.optimize(lambda t: -((t.suggest_float("x", 0, 1) - 0.3) ** 2), n_trials=1)
+    held = opt_study.ask()  # left running, as another process's trial would be
+    held.suggest_float("x", 0, 1)
+    liar = opt_study.ask()
+    liar.suggest_float("x", 0, 1)
+    assert opt_study.sampler._constant_liar
+    opt_study.tell(held, 0.0)
+    opt_study.tell(liar, 0.0)
+    alone = opt_study.ask()
+    alone.suggest_float("x", 0, 1)
+    assert not opt_study.sampler._constant_liar
+
+
+def test_parallel_workers_and_sampler_options_fix_tpes_lying():
+    import optuna
+
+    from hpsearch.config._loader import study_from_dict
+    from hpsearch.search import make_sampler
+
+    plain = study_from_dict({"name": "s", "search": {"n_trials": 1}})
+    worker = make_sampler(plain.config.search, plain.space, 1, worker=1)
+    assert type(worker) is optuna.samplers.TPESampler and worker._constant_liar
+    honest = study_from_dict(
+        {"name": "s", "search": {"n_trials": 1, "sampler_options": {"constant_liar": False}}}
+    )
+    off = make_sampler(honest.config.search, honest.space, 1)
+    assert type(off) is optuna.samplers.TPESampler and not off._constant_liar
 
 
 def test_shipped_mlp_study_builds_multivariate_tpe_without_experimental_warnings():
