@@ -11,7 +11,10 @@ import datetime as _dt
 import os
 import platform
 import shlex
+import shutil
+import subprocess
 import sys
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +87,52 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def snapshot(fig: Any, png: Path, width: int = 1000, height: int = 520) -> bool:
+    """Save a plotly figure as a PNG through headless Chromium, if there is one.
+
+    The figure is written to a static, self-contained HTML page (no tool bar) and
+    Chromium takes a screenshot of it, offline. Returns whether ``png`` was written;
+    without Chromium (or kaleido, which hpsearch does not install) the HTML page is
+    what a benchmark leaves.
+    """
+    browser = next(
+        (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
+    )
+    if browser is None:
+        return False
+    with tempfile.TemporaryDirectory(prefix="hpsearch-snapshot-") as tmp:
+        page = Path(tmp) / "figure.html"
+        fig.write_html(
+            page,
+            include_plotlyjs=True,
+            config={"staticPlot": True},
+            default_width=f"{width}px",
+            default_height=f"{height}px",
+        )
+        png.unlink(missing_ok=True)
+        flags = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--window-size={width + 16},{height + 16}",
+            f"--screenshot={png}",
+        ]
+        try:
+            subprocess.run(
+                [browser, *flags, page.as_uri()], capture_output=True, timeout=120, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+    return png.exists() and png.stat().st_size > 0
 
 
 # ---------------------------------------------------------------- study helpers

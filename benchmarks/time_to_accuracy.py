@@ -5,6 +5,7 @@ scikit-learn's RandomizedSearchCV (over scikeras) under the same wall-clock budg
         [--methods hpsearch,kerastuner,randomsearch] [--seed N] [--storage URL]
         [--mnist PATH] [--plot FILE.html] [--quick]
     python benchmarks/time_to_accuracy.py --space cnn_plus --summary
+    python benchmarks/time_to_accuracy.py --space cnn_plus --seed 3 --replot
 
 Every method sees the same arrays (``hpsearch.data.load_dataset``: the same training and
 validation split) and the same space (``MLP_SPACE`` / ``CNN_SPACE`` / ``CNN_PLUS_SPACE`` in
@@ -35,9 +36,10 @@ checkpoint of the best epoch, scikit-learn's fitted candidate.
 
 Prints a table (best validation accuracy at fixed times, the time to reach each target, the
 best model's test accuracy), writes a plotly page of the best-so-far curves (``--plot``,
-self-contained HTML, a PNG too when kaleido is installed, and the raw points as JSON) and,
-without ``--quick``, replaces its section of BENCHMARKS.md. ``--quick`` runs every method
-for a few seconds on digits to keep the script working.
+self-contained HTML, a PNG taken by headless Chromium when there is one, which the section
+shows, and the raw points as JSON) and, without ``--quick``, replaces its section of
+BENCHMARKS.md. ``--replot`` draws the kept points of ``--space`` / ``--seed`` again.
+``--quick`` runs every method for a few seconds on digits to keep the script working.
 
 ``--seed N`` (default 0) seeds every method's search and its networks' initial weights
 (hpsearch's ``search.seed``, KerasTuner's ``seed``, scikit-learn's ``random_state``); a run
@@ -80,6 +82,7 @@ from _common import (  # noqa: E402
     pct,
     run_stamp,
     secs,
+    snapshot,
     sqlite_in,
     study_file,
     table,
@@ -409,7 +412,14 @@ def checkpoints(budget: float) -> list[float]:
     return times
 
 
-def plot(results: list[Result], targets: tuple[float, ...], budget: float, path: Path, title: str):
+def plot(
+    results: list[Result],
+    targets: tuple[float, ...],
+    budget: float,
+    path: Path,
+    title: str,
+    write_points: bool = True,
+) -> list[Path]:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
@@ -438,17 +448,39 @@ def plot(results: list[Result], targets: tuple[float, ...], budget: float, path:
         )
     for target in targets:
         fig.add_hline(y=target, line_dash="dot", line_color="#888", annotation_text=pct(target, 1))
+    # the race near the targets: a first trial far below starts off the chart
+    bests = [y for r in results for y in r.curve()[1]] or list(targets)
+    low = max(min(bests), min(targets) - 0.02)
+    high = min(1.0, max(*bests, *targets) + 0.002)
+    fig.update_yaxes(range=[low - 0.002, high], tickformat=".1%")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline
     written = [path]
-    try:
-        fig.write_image(path.with_suffix(".png"), width=1000, height=560)
+    if snapshot(fig, path.with_suffix(".png")):  # for BENCHMARKS.md; needs Chromium
         written.append(path.with_suffix(".png"))
-    except Exception:  # no kaleido (or no browser for it): the HTML is enough
-        pass
-    points = {r.method: r.to_json() for r in results}
-    path.with_suffix(".json").write_text(json.dumps(points, indent=1))
+    if write_points:
+        points = {r.method: r.to_json() for r in results}
+        path.with_suffix(".json").write_text(json.dumps(points, indent=1))
     return [*written, path.with_suffix(".json")]
+
+
+def plot_title(space: str, budget: float, seed: int) -> str:
+    title = f"Time to accuracy, MNIST {SPACE_TITLES[space]} space, {budget:.0f} s per method"
+    return title + (f", seed {seed}" if seed else "")
+
+
+def replot(space: str, seed: int, quick: bool, path: Path) -> None:
+    """Draw the kept points of one space and seed again (``--replot``): the HTML page
+    and, with Chromium, the PNG that BENCHMARKS.md shows; nothing is trained."""
+    kept = load_points(path.with_suffix(".json"))
+    if not kept:
+        sys.exit(f"--replot: no points in {path.with_suffix('.json')}: run the benchmark first")
+    results = sorted(kept.values(), key=lambda r: list(LABELS).index(r.method))
+    budget = max(r.budget or max((t for t, _ in r.points), default=0.0) for r in results)
+    targets = QUICK_TARGETS if quick else TARGETS[space]
+    title = plot_title(space, budget, seed)
+    for written in plot(results, targets, budget, path, title, write_points=False):
+        print(written.relative_to(ROOT) if written.is_relative_to(ROOT) else written)
 
 
 def median_seconds(values: list[float | None]) -> float | None:
@@ -533,6 +565,9 @@ def main() -> None:
     parser.add_argument(
         "--summary", action="store_true", help="report the kept runs of every seed; run nothing"
     )
+    parser.add_argument(
+        "--replot", action="store_true", help="draw the kept points of --space/--seed again"
+    )
     args = parser.parse_args()
     if args.summary:
         summarize(
@@ -553,6 +588,9 @@ def main() -> None:
     plot_path = Path(
         args.plot or ROOT / "dashboards" / f"time_to_accuracy_{args.space}{suffix}.html"
     )
+    if args.replot:
+        replot(args.space, args.seed, args.quick, plot_path)
+        return
 
     raw = {
         "name": f"tta_{args.space}_{run_stamp()}{suffix}",
@@ -613,9 +651,7 @@ def main() -> None:
         row += [pct(result.test_accuracy)]
         rows.append(row)
     body = table(header, rows)
-    title = f"Time to accuracy, MNIST {SPACE_TITLES[args.space]} space, {budget:g} s per method"
-    if args.seed:
-        title += f", seed {args.seed}"
+    title = plot_title(args.space, budget, args.seed)
     written = plot(results, targets, budget_all, plot_path, title)
     space_text = ", ".join(f"{k}={json.dumps(v)}" for k, v in space.items())
     body += (
@@ -632,6 +668,11 @@ def main() -> None:
         f"{space['epochs']} instead of stopping early). Curves: "
         + ", ".join(f"`{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p}`" for p in written)
         + "."
+    )
+    body += "".join(
+        f"\n\n![{title}]({p.relative_to(ROOT)})"
+        for p in written
+        if p.suffix == ".png" and p.is_relative_to(ROOT)
     )
     print(body)
     if not args.quick:

@@ -7,6 +7,7 @@ printed Markdown table and that BENCHMARKS.md, which holds the real results, is 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,45 @@ def test_time_to_accuracy_quick(tmp_path):
         assert int(row[1]) >= 1  # every method finished a trial within the budget
         assert row[-1].endswith("%")  # and its best model has a test accuracy
     assert plot.stat().st_size > 100_000  # plotly.js is embedded: opens offline
-    assert plot.with_suffix(".json").exists()
+    points = plot.with_suffix(".json").read_text()
+    png = plot.with_suffix(".png")
+    if shutil.which("chromium"):  # CI installs it: the picture BENCHMARKS.md shows
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.stat().st_size > 10_000  # a chart, not a blank page
+
+    # --replot draws the kept points again, trains nothing and leaves them as they were
+    plot.unlink()
+    png.unlink(missing_ok=True)
+    before = _benchmarks_md()
+    out = subprocess.run(
+        [sys.executable, "benchmarks/time_to_accuracy.py", "--quick", "--space", "mlp"]
+        + ["--replot", "--plot", str(plot)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert plot.stat().st_size > 100_000
+    assert plot.with_suffix(".json").read_text() == points
+    assert png.exists() == bool(shutil.which("chromium"))
+    assert _benchmarks_md() == before
+    assert "trial" not in out.stdout  # nothing ran
+
+
+def test_time_to_accuracy_replot_without_points_is_one_line(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "benchmarks/time_to_accuracy.py", "--space", "mlp", "--replot"]
+        + ["--plot", str(tmp_path / "none.html")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines() == [
+        f"--replot: no points in {tmp_path / 'none.json'}: run the benchmark first"
+    ]
 
 
 @pytest.mark.parametrize("space", ["cnn", "cnn_plus"])
