@@ -181,8 +181,9 @@ finished trials (it fits its densities on all of them; its log of the normal CDF
 `scipy.special.log_ndtr`, see `hpsearch.search.use_fast_tpe_math`); the storages add
 their write latency: SQLite in WAL mode with `synchronous=NORMAL` (no fsync per commit,
 but a transaction and an SQLAlchemy session per write), PostgreSQL through a socket. On
-SQLite and PostgreSQL, each time TPE asks for the trials (4 to 5 times per trial), Optuna's
-cached storage re-reads the unfinished trials (the running one and the queued budget slots).
+SQLite and PostgreSQL, each read of the study re-reads its unfinished trials (the running one
+and the queued budget slots): three reads per trial, since TPE samples from the trial's cached
+read when no other trial is running (`hpsearch.search.tpe_sampler_class`).
 """
 
 
