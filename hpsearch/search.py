@@ -111,7 +111,14 @@ def tpe_sampler_class() -> type[optuna.samplers.TPESampler]:
 
     TPESampler.__doc__ = tpe_sampler_class.__doc__
     TPESampler.__module__ = __name__
+    TPESampler.__qualname__ = "TPESampler"  # found by pickle through __getattr__ below
     return TPESampler
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TPESampler":  # built on first use, so that importing hpsearch stays light
+        return tpe_sampler_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def make_sampler(

@@ -634,6 +634,8 @@ def test_tpe_gets_scipys_log_ndtr_and_proposes_what_optunas_own_would(monkeypatc
 
 
 def test_sequential_tpe_samples_from_the_cache_and_proposes_what_optunas_liar_would():
+    import pickle
+
     import optuna
 
     from hpsearch.config._loader import study_from_dict
@@ -644,6 +646,7 @@ def test_sequential_tpe_samples_from_the_cache_and_proposes_what_optunas_liar_wo
     )
     ours = make_sampler(study.config.search, study.space, 1)
     assert isinstance(ours, optuna.samplers.TPESampler)
+    assert type(pickle.loads(pickle.dumps(ours))) is type(ours)  # as Optuna's samplers pickle
     assert optuna.samplers.TPESampler()._constant_liar  # Optuna's default lies
     # alone in the study, ours does not lie, and proposes exactly what the default does
     mine = _tpe_proposals(30, ours)
