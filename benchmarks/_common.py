@@ -97,9 +97,7 @@ def snapshot(fig: Any, png: Path, width: int = 1000, height: int = 520) -> bool:
     without Chromium (or kaleido, which hpsearch does not install) the HTML page is
     what a benchmark leaves.
     """
-    browser = next(
-        (b for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)), None
-    )
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         return False
     with tempfile.TemporaryDirectory(prefix="hpsearch-snapshot-") as tmp:

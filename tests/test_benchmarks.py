@@ -22,17 +22,27 @@ def _benchmarks_md() -> str | None:
     return path.read_text() if path.exists() else None
 
 
-def _run_quick(script: str, *args: str) -> list[list[str]]:
-    """Run ``benchmarks/<script> --quick ARGS``; return the printed table's cells by row
-    (header first), after checking that BENCHMARKS.md was not rewritten."""
-    before = _benchmarks_md()
-    out = subprocess.run(
-        [sys.executable, f"benchmarks/{script}", "--quick", *args],
+def _script(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script> ARGS`` from the repository's root."""
+    return subprocess.run(
+        [sys.executable, f"benchmarks/{script}", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def _chromium() -> bool:
+    """Whether the benchmarks can take PNG snapshots (``benchmarks/_common.snapshot``)."""
+    return bool(shutil.which("chromium") or shutil.which("chromium-browser"))
+
+
+def _run_quick(script: str, *args: str) -> list[list[str]]:
+    """Run ``benchmarks/<script> --quick ARGS``; return the printed table's cells by row
+    (header first), after checking that BENCHMARKS.md was not rewritten."""
+    before = _benchmarks_md()
+    out = _script(script, "--quick", *args)
     assert out.returncode == 0, out.stderr[-2000:]
     assert _benchmarks_md() == before  # --quick never overwrites the real results
     lines = [line for line in out.stdout.splitlines() if line.startswith("| ")]
@@ -92,7 +102,7 @@ def test_time_to_accuracy_quick(tmp_path):
     assert plot.stat().st_size > 100_000  # plotly.js is embedded: opens offline
     points = plot.with_suffix(".json").read_text()
     png = plot.with_suffix(".png")
-    if shutil.which("chromium"):  # CI installs it: the picture BENCHMARKS.md shows
+    if _chromium():  # CI installs it: the picture BENCHMARKS.md shows
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert png.stat().st_size > 10_000  # a chart, not a blank page
 
@@ -100,30 +110,20 @@ def test_time_to_accuracy_quick(tmp_path):
     plot.unlink()
     png.unlink(missing_ok=True)
     before = _benchmarks_md()
-    out = subprocess.run(
-        [sys.executable, "benchmarks/time_to_accuracy.py", "--quick", "--space", "mlp"]
-        + ["--replot", "--plot", str(plot)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    out = _script(
+        "time_to_accuracy.py", "--quick", "--space", "mlp", "--replot", "--plot", str(plot)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert plot.stat().st_size > 100_000
     assert plot.with_suffix(".json").read_text() == points
-    assert png.exists() == bool(shutil.which("chromium"))
+    assert png.exists() == _chromium()
     assert _benchmarks_md() == before
     assert "trial" not in out.stdout  # nothing ran
 
 
 def test_time_to_accuracy_replot_without_points_is_one_line(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "benchmarks/time_to_accuracy.py", "--space", "mlp", "--replot"]
-        + ["--plot", str(tmp_path / "none.html")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    out = _script(
+        "time_to_accuracy.py", "--space", "mlp", "--replot", "--plot", str(tmp_path / "none.html")
     )
     assert out.returncode == 1
     assert out.stderr.strip().splitlines() == [
@@ -246,13 +246,7 @@ def test_seeds_tuned_quick_one_study_refit_on_all_training_images(tmp_path):
 
 
 def test_seeds_tuned_rejects_an_unknown_study():
-    proc = subprocess.run(
-        [sys.executable, "benchmarks/seeds.py", "--tuned", "--quick", "--studies", "mnist_rnn"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = _script("seeds.py", "--tuned", "--quick", "--studies", "mnist_rnn")
     assert proc.returncode == 2
     assert "--studies: unknown ['mnist_rnn']; allowed: mnist_mlp, mnist_cnn" in proc.stderr
 
