@@ -76,7 +76,7 @@ def _guard() -> Iterator[None]:
             err.print(str(exc), markup=False)
             raise typer.Exit(143 if exc.sigterm else 130) from None
         err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(getattr(exc, "exit_code", 2)) from None
     except KeyboardInterrupt as exc:
         from hpsearch.exceptions import Terminated
 
@@ -156,13 +156,15 @@ def worker(
     STUDY is a study file, or the name of a study already in the storage.
     """
     with _guard():
+        from hpsearch.engines import require_complete
         from hpsearch.workers import handle_sigterm, run_parallel
 
         handle_sigterm()
         study_file = _study_file_for(study, storage, set_ or [])
-        run_parallel(
+        result = run_parallel(
             study_file, workers or study_file.config.workers.count, role="worker", quiet=quiet
         )
+        require_complete(result)
 
 
 @app.command()
@@ -232,13 +234,17 @@ def _study_file_for(study: str, storage: str | None, overrides: list[str]) -> An
 def validate(
     study: Annotated[str, typer.Argument(help="The study file (YAML).")],
     set_: SetOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
-    """Check a study file and show its space, grid size and epoch budget (spends nothing)."""
+    """Check a study file and show its space, grid size and epoch budget (spends nothing).
+
+    ``--storage`` is checked as a URL (scheme, database driver) without connecting.
+    """
     with _guard():
         from hpsearch.config import load_study_file
         from hpsearch.search import resolve_sampler_name
 
-        sf = load_study_file(study, set_ or [])
+        sf = load_study_file(study, set_ or [], storage=storage)
         cfg = sf.config
         sampler = resolve_sampler_name(cfg.search, len(sf.objectives))
         out.print(f"{study}: valid")

@@ -47,15 +47,63 @@ def journal_path(url: str) -> Path | None:
     return None
 
 
+_URL_HELP = (
+    "use sqlite:///file.db, postgresql://host/db, mysql://host/db, journal:///file.log "
+    "or redis://host:6379"
+)
+
+
 def check_storage_url(url: str) -> None:
-    """Reject what cannot be a storage URL (cheap: nothing is opened)."""
-    if "://" not in url and journal_path(url) is None:
+    """Reject what cannot be a storage URL (cheap: nothing is opened or connected).
+
+    A database URL must parse, name a dialect SQLAlchemy knows, and have its driver
+    installed (``pip install 'hpsearch[postgres]'`` for PostgreSQL).
+    """
+    if journal_path(url) is not None:
+        return
+    if "://" not in url:
         raise ConfigError(
-            "not a storage URL; use sqlite:///file.db, postgresql://host/db or journal:///file.log",
+            f"not a storage URL; {_URL_HELP}", path="storage", value=url, has_value=True
+        )
+    if url.startswith("redis://"):
+        import importlib.util
+
+        if importlib.util.find_spec("redis") is None:
+            raise _driver_missing(url, "No module named 'redis'")
+        return
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        dialect = make_url(url).get_dialect()
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"not a storage URL; {_URL_HELP}", path="storage", value=url, has_value=True
+        ) from None
+    except NoSuchModuleError:
+        scheme = url.split("://", 1)[0]
+        raise ConfigError(
+            f"unknown database kind {scheme!r}; {_URL_HELP}",
             path="storage",
             value=url,
             has_value=True,
-        )
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        raise _driver_missing(url, exc) from None
+
+
+def _driver_missing(url: str, exc: object) -> ConfigError:
+    extra = {"postgresql": "postgres", "redis": "redis"}.get(url.split("://", 1)[0].split("+")[0])
+    how = (
+        f"pip install 'hpsearch[{extra}]'"
+        if extra
+        else "install the database's Python driver (e.g. mysql+pymysql:// with pip install pymysql)"
+    )
+    return ConfigError(
+        f"the database driver is missing ({exc}); {how}", path="storage", value=url, has_value=True
+    )
 
 
 def _lost_schema_race(exc: Exception) -> bool:
@@ -147,13 +195,7 @@ def open_storage(
             _fast_commits(storage)
         return storage
     except ImportError as exc:
-        raise ConfigError(
-            f"the database driver is missing ({exc}); for PostgreSQL: "
-            "pip install 'hpsearch[postgres]'",
-            path="storage",
-            value=url,
-            has_value=True,
-        ) from None
+        raise _driver_missing(url, exc) from None
     except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError
         first = str(exc).splitlines()[0][:200]
         raise ConfigError(
