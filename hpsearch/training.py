@@ -166,6 +166,21 @@ class _EpochCallback:
         return EpochCallback()
 
     @staticmethod
+    def stop_on_nan() -> keras.callbacks.Callback:
+        """Keras' ``TerminateOnNaN`` without its "Batch N: Invalid loss" line on stdout:
+        the trial's own progress line says the loss became NaN."""
+        import keras
+        import numpy as np
+
+        class StopOnNaN(keras.callbacks.Callback):
+            def on_batch_end(self, batch: int, logs: Mapping[str, float] | None = None) -> None:
+                loss = (logs or {}).get("loss")
+                if loss is not None and not np.isfinite(loss):
+                    self.model.stop_training = True
+
+        return StopOnNaN()
+
+    @staticmethod
     def with_model(hook: Callable[[keras.Model, int], None]) -> keras.callbacks.Callback:
         import keras
 
@@ -228,7 +243,7 @@ def train(
             metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
             steps_per_execution=steps_per_execution(n_train, batch_size),
         )
-    callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    callbacks: list[keras.callbacks.Callback] = [_EpochCallback.stop_on_nan()]
     patience = int(params.get("patience", 0) or 0)
     if patience:
         callbacks.append(
