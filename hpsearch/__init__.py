@@ -21,7 +21,13 @@ __version__ = "0.1.0"
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 from hpsearch.config import StudyConfig, StudyFile, load_study_file  # noqa: E402
-from hpsearch.exceptions import ConfigError, HpsearchError, StudyNotFoundError  # noqa: E402
+from hpsearch.exceptions import (  # noqa: E402
+    ConfigError,
+    HpsearchError,
+    NoTrialCompleted,
+    SetupError,
+    StudyNotFoundError,
+)
 from hpsearch.results import best_trials, list_studies, open_study  # noqa: E402
 
 if TYPE_CHECKING:
@@ -30,6 +36,8 @@ if TYPE_CHECKING:
 __all__ = [
     "ConfigError",
     "HpsearchError",
+    "NoTrialCompleted",
+    "SetupError",
     "StudyConfig",
     "StudyFile",
     "StudyNotFoundError",

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["ConfigError", "HpsearchError", "StudyNotFoundError", "TrialFailed"]
+__all__ = [
+    "ConfigError",
+    "HpsearchError",
+    "NoTrialCompleted",
+    "SetupError",
+    "StudyNotFoundError",
+    "TrialFailed",
+]
 
 
 class HpsearchError(Exception):
@@ -53,9 +60,34 @@ class ConfigError(HpsearchError):
 
     def with_source(self, source: str) -> ConfigError:
         """Return the same error attributed to ``source`` (a file name)."""
-        return ConfigError(
+        return type(self)(
             self.reason, path=self.path, value=self.value, source=source, has_value=self.has_value
         )
+
+
+class SetupError(ConfigError):
+    """A set-up mistake every trial would hit, told apart from a trial's own failure.
+
+    A user builder that cannot be called as hpsearch calls it, that cannot be imported,
+    or that returns something other than a ``keras.Model``: the run stops at the first
+    one (exit code 2) instead of failing trial after trial. A builder may raise it
+    itself to stop the search (KerasTuner's ``FatalError``); any other exception it
+    raises fails that trial only.
+    """
+
+
+class NoTrialCompleted(HpsearchError):
+    """A run ended and its study holds no COMPLETE trial (exit code 3 in the CLI).
+
+    Attributes:
+        study: the Optuna study, to look at its failed trials.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, study: Any = None) -> None:
+        super().__init__(message)
+        self.study = study
 
 
 class StudyNotFoundError(HpsearchError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import warnings
+import zlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +122,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def resume_seed(seed: int, started: int) -> int:
+    """The sampler seed of a study resumed with ``started`` trials already started."""
+    return zlib.crc32(f"hpsearch-resume:{seed}:{started}".encode())
+
+
 def make_sampler(
-    search: SearchConfig, space: SearchSpace, n_objectives: int, *, worker: int | None = None
+    search: SearchConfig,
+    space: SearchSpace,
+    n_objectives: int,
+    *,
+    worker: int | None = None,
+    resume: int = 0,
 ) -> optuna.samplers.BaseSampler:
     """Build the Optuna sampler a study file asks for.
 
@@ -130,18 +141,30 @@ def make_sampler(
     ``hpsearch.workers``) offsets the seed, so that workers do not propose the
     same params, and makes TPE a constant liar (it treats running trials as bad, so
     workers spread out). Outside such a run TPE lies only while another trial of the
-    study is running: see :func:`tpe_sampler_class`. Grid and QMC samplers keep the
-    seed: they share one sequence through the storage.
+    study is running: see :func:`tpe_sampler_class`. ``resume`` (the number of trials
+    a resumed study has started) seeds the sampler with :func:`resume_seed`, so that
+    a resumed run does not draw its first run's proposals again. Grid and QMC samplers
+    keep the seed: they share one sequence through the storage (the grid skips the
+    points it has, QMC continues its sequence); QMC's random draws for conditional
+    parameters (its independent sampler) get the worker's or resumed seed.
     """
     import optuna
 
     name = resolve_sampler_name(search, n_objectives)
     opts: dict[str, Any] = dict(search.sampler_options)
     seed = search.seed
-    if worker is not None and name not in ("grid", "qmc"):
-        seed = None if seed is None else (seed + worker) % 2**32
-        if name == "tpe":
-            opts.setdefault("constant_liar", True)
+    own_seed = seed  # this process's: a worker's, or a resumed study's
+    if seed is not None and worker is not None:
+        own_seed = (seed + worker) % 2**32
+    elif seed is not None and resume:
+        own_seed = resume_seed(seed, resume)
+    if name not in ("grid", "qmc"):
+        seed = own_seed
+    if worker is not None and name == "tpe":
+        opts.setdefault("constant_liar", True)
+    extra: dict[str, Any] = {}
+    if name == "qmc" and own_seed != search.seed:
+        extra["independent_sampler"] = optuna.samplers.RandomSampler(seed=own_seed)
     if name == "tpe":
         use_fast_tpe_math()
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
@@ -175,7 +198,7 @@ def make_sampler(
             value=name,
             has_value=True,
         )
-    return _build("search.sampler_options", factories[name], {"seed": seed, **opts}, opts)
+    return _build("search.sampler_options", factories[name], {"seed": seed, **extra, **opts}, opts)
 
 
 def make_pruner(

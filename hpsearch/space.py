@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyConfig
 from hpsearch.exceptions import ConfigError
@@ -255,6 +255,11 @@ class SearchSpace:
                 params[dim.name] = _suggest_one(trial, dim.name, spec)
         return _trim_layers(params, self.depth_param)
 
+    def example_params(self) -> dict[str, Any]:
+        """One full parameter set of the space without a sampler: every range at its
+        low end, every choice at its first value (checks a user builder cheaply)."""
+        return self.suggest(cast(Any, _FirstValues()))
+
     def params_from_optuna(self, optuna_params: Mapping[str, Any]) -> dict[str, Any]:
         """Rebuild the full parameter set from a stored trial's ``params``."""
         params: dict[str, Any] = {}
@@ -456,6 +461,20 @@ class SearchSpace:
                 text += " (sgd only)"
             rows.append((dim.name, text))
         return rows
+
+
+class _FirstValues:
+    """Answers the ``suggest_*`` calls of :meth:`SearchSpace.suggest` with the lowest
+    value of a range and the first of a choice."""
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return list(choices)[0]
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return low
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return low
 
 
 def _suggest_one(trial: optuna.trial.BaseTrial, name: str, spec: RangeParam | ChoiceParam) -> Any:

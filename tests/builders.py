@@ -45,3 +45,40 @@ def flaky(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
     x = keras.layers.Dense(int(params["units"]), activation="relu")(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs)
+
+
+def returns_none(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A broken builder: forgets to return the model."""
+    keras.Sequential([keras.Input(shape=input_shape), keras.layers.Dense(num_classes)])
+
+
+def wrong_signature(hp: Any, input_shape: Any, num_classes: Any, depth: int) -> keras.Model:
+    """A broken builder: needs an argument hpsearch does not pass."""
+    raise AssertionError("never called")
+
+
+def always_raises(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """A builder that fails for every value (each trial fails on its own)."""
+    raise ValueError("no model for you")
+
+
+def no_model_for_wide(
+    params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int
+) -> Any:
+    """Returns a model for ``units`` 4 and a string for any other value (a set-up error
+    found only at a later trial)."""
+    if int(params["units"]) != 4:
+        return "not a model"
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(num_classes, activation="softmax")(x))
+
+
+def gives_up(params: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> Any:
+    """Raises hpsearch's SetupError itself (KerasTuner's FatalError)."""
+    import hpsearch
+
+    raise hpsearch.SetupError("the GPU this builder wants is not there")
+
+
+not_callable = 42

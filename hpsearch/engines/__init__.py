@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.engines._optuna import StudyInterrupted, run_optuna
+from hpsearch.engines._optuna import StudyInterrupted, require_complete, run_optuna
 from hpsearch.engines._queue import budget_spent
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StudyInterrupted",
     "budget_spent",
+    "require_complete",
     "retry_failed",
     "run_optuna",
     "run_sklearn",
@@ -43,15 +44,22 @@ def run_study(
     Args:
         workers: worker processes (default ``workers.count``); with more than one,
             see :func:`hpsearch.workers.run_parallel`.
+
+    Raises:
+        NoTrialCompleted: the run ended and the study holds no COMPLETE trial (its
+            ``study`` attribute is the Optuna study, failures and all).
     """
     n = workers or study_file.config.workers.count
     if n > 1:
         from hpsearch.workers import run_parallel
 
-        return run_parallel(study_file, n, quiet=quiet)
-    if study_file.config.search.engine == "sklearn":
-        return run_sklearn(study_file, quiet=quiet)
-    return run_optuna(study_file, quiet=quiet)
+        study = run_parallel(study_file, n, quiet=quiet)
+    elif study_file.config.search.engine == "sklearn":
+        study = run_sklearn(study_file, quiet=quiet)
+    else:
+        study = run_optuna(study_file, quiet=quiet)
+    require_complete(study)
+    return study
 
 
 def retry_failed(study_file: StudyFile, numbers: list[int] | None = None) -> list[int]:

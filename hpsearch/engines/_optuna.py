@@ -23,6 +23,7 @@ from hpsearch import __version__
 from hpsearch._progress import Progress
 from hpsearch.engines._queue import (
     INTERRUPTED,
+    SETUP_ERROR,
     WORKER_ATTR,
     BudgetExhausted,
     Heartbeat,
@@ -38,7 +39,14 @@ from hpsearch.engines._queue import (
     top_up,
     worker_id,
 )
-from hpsearch.exceptions import ConfigError, HpsearchError, Terminated, TrialFailed
+from hpsearch.exceptions import (
+    ConfigError,
+    HpsearchError,
+    NoTrialCompleted,
+    SetupError,
+    Terminated,
+    TrialFailed,
+)
 from hpsearch.storage import set_user_attrs
 
 if TYPE_CHECKING:
@@ -149,7 +157,15 @@ def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
-    """Queue interrupted trials that were not re-queued yet (their worker could not)."""
+    """Queue interrupted trials (and trials stopped by a set-up error) that were not
+    re-queued yet (their worker could not)."""
+    return _requeue_stopped(study)
+
+
+def _requeue_stopped(study: optuna.Study, worker: str | None = None) -> int:
+    """Queue a copy of every FAIL trial that did not fail for a reason of its own
+    (interrupted, or stopped by a set-up error) and has no copy yet; ``worker``: only
+    that worker's."""
     from optuna.trial import TrialState
 
     from hpsearch.engines._queue import retried
@@ -158,10 +174,47 @@ def _requeue_interrupted(study: optuna.Study) -> int:
     done = retried(trials)
     n = 0
     for t in trials:
-        if t.state == TrialState.FAIL and t.user_attrs.get(INTERRUPTED) and t.number not in done:
+        stopped = t.user_attrs.get(INTERRUPTED) or t.user_attrs.get(SETUP_ERROR)
+        if (
+            t.state == TrialState.FAIL
+            and stopped
+            and t.number not in done
+            and (worker is None or t.user_attrs.get(WORKER_ATTR) == worker)
+        ):
             requeue(study, t)
             n += 1
     return n
+
+
+def last_failure(trials: list[optuna.trial.FrozenTrial]) -> str | None:
+    """``trial N: REASON`` of the last trial that failed with a reason, else None."""
+    from optuna.trial import TrialState
+
+    failed = [t for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs]
+    if not failed:
+        return None
+    last = max(failed, key=lambda t: t.number)
+    return f"trial {last.number}: {last.user_attrs['fail_reason']}"
+
+
+def require_complete(study: optuna.Study) -> None:
+    """Raise :class:`NoTrialCompleted` when the study holds no COMPLETE trial.
+
+    The message counts the finished trials by state and quotes the last failure.
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.COMPLETE for t in trials):
+        return
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    pruned = sum(t.state == TrialState.PRUNED for t in trials)
+    last = last_failure(trials)
+    raise NoTrialCompleted(
+        f"study {study.study_name!r}: no trial completed ({failed} failed, {pruned} pruned)"
+        + (f"; last failure: {last}" if last else ""),
+        study,
+    )
 
 
 class _Checkpoint:
@@ -210,6 +263,7 @@ class _Objective:
         self.dataset = dataset
         self.progress = progress
         self.consecutive_failures = 0
+        self.last_failure = "?"  # "trial N: reason" of the last trial that failed
         objectives = study_file.objectives
         self.metric = objectives[0].metric
         self.single = len(objectives) == 1
@@ -331,9 +385,20 @@ class _Objective:
                 },
             )
             raise
+        except SetupError as exc:
+            # every trial would fail the same way: stop the run (see work()); the trial
+            # does not count toward the budget and its params are queued again
+            set_user_attrs(
+                trial,
+                {"fail_reason": f"set-up error: {exc.reason}"[:500], SETUP_ERROR: True},
+            )
+            if checkpoint is not None:
+                checkpoint.remove()
+            raise
         except Exception as exc:
             self.consecutive_failures += 1
             reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
+            self.last_failure = f"trial {trial.number}: {reason[:500]}"
             trial.set_user_attr("fail_reason", reason[:500])
             trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
             trial.set_user_attr("history", curves)
@@ -442,6 +507,7 @@ def open_run(
         # everything that can reject the study happens before any file is written
         _check_metrics(study_file)
         dataset = load_dataset(cfg.data, study_file.base_dir)
+        check_model_builder(study_file, dataset)
         sampler = make_sampler(
             cfg.search, study_file.space, len(study_file.objectives), worker=worker
         )
@@ -458,6 +524,8 @@ def open_run(
     if created:
         for values in cfg.search.enqueue:
             study.enqueue_trial(study_file.space.to_optuna_params(values, path="search.enqueue"))
+    elif worker is None:
+        _reseed_for_resume(study, study_file)
     n_trials = study_file.n_trials
     if not created and role == "worker":
         # the creator queues the budget right after creating the study
@@ -477,6 +545,43 @@ def open_run(
                 f"stops after {n_trials} (queued slots stay for later runs and workers)"
             )
     return study, dataset
+
+
+def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
+    """Build a user builder's model once with the space's first values, before anything
+    is written: a builder that cannot be called or returns no ``keras.Model`` is a
+    :class:`SetupError` (one line, exit code 2), not a run of failed trials."""
+    if not study_file.space.family.is_user:
+        return
+    from hpsearch.models._builders import check_builder
+
+    check_builder(
+        study_file.config.model.family,
+        study_file.space.example_params(),
+        dataset.input_shape,
+        dataset.num_classes,
+    )
+
+
+def _reseed_for_resume(study: optuna.Study, study_file: StudyFile) -> None:
+    """Give a resumed study a sampler seeded for where it stands.
+
+    A sampler seeded with ``search.seed`` in every process would draw the start-up
+    proposals of the study's first run again (random and TPE's start-up trials, the
+    random draws of QMC's conditional parameters). Seeded from ``search.seed`` and the
+    number of trials the study has started, a resumed run proposes new points and
+    stays repeatable: ``run -n 3`` then ``run`` gives the same trials every time.
+    """
+    from optuna.trial import TrialState
+
+    from hpsearch.search import make_sampler
+
+    started = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+    if started:
+        cfg = study_file.config
+        study.sampler = make_sampler(
+            cfg.search, study_file.space, len(study_file.objectives), resume=started
+        )
 
 
 def _announce(
@@ -580,8 +685,11 @@ def work(
             progress.status(f"waiting for {len(running)} trial(s) running in other workers")
             time.sleep(POLL_SECONDS)
             continue
+        except SetupError as exc:
+            _requeue_stopped(study, objective.worker)
+            raise study_file.attribute(exc) from None
         except KeyboardInterrupt as exc:
-            _requeue_own_interrupted(study, objective.worker)
+            _requeue_stopped(study, objective.worker)
             interrupted = StudyInterrupted(
                 "interrupted: the running trial is marked FAIL (interrupted) and queued again; "
                 "run the same command again to resume"
@@ -590,28 +698,9 @@ def work(
             raise interrupted from None
         if objective.consecutive_failures >= max_failures:
             raise HpsearchError(
-                f"{max_failures} trials failed in a row (last: "
-                f"{study.trials[-1].user_attrs.get('fail_reason', '?')}); stopping. "
-                "Raise search.max_consecutive_failures to go on"
+                f"{max_failures} trials failed in a row (last: {objective.last_failure}); "
+                "stopping. Raise search.max_consecutive_failures to go on"
             )
-
-
-def _requeue_own_interrupted(study: optuna.Study, worker: str) -> None:
-    """Queue the copy of the trial this worker was running when it was interrupted."""
-    from optuna.trial import TrialState
-
-    from hpsearch.engines._queue import retried
-
-    trials = study.get_trials(deepcopy=False)
-    done = retried(trials)
-    for t in trials:
-        if (
-            t.state == TrialState.FAIL
-            and t.user_attrs.get(INTERRUPTED)
-            and t.user_attrs.get(WORKER_ATTR) == worker
-            and t.number not in done
-        ):
-            requeue(study, t)
 
 
 def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
@@ -623,9 +712,10 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     """
     from hpsearch.training import configure_tensorflow
 
+    # threads are set before TensorFlow runs anything (open_run may build a model)
+    configure_tensorflow(study_file.config.workers.threads)
     progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
     study, dataset = open_run(study_file, progress=progress)
-    configure_tensorflow(study_file.config.workers.threads)
     progress.set_counts(study, best_value(study))
     _announce(study, study_file, dataset, progress)
     timeout = study_file.config.search.timeout

@@ -58,6 +58,7 @@ __all__ = [
 ]
 
 INTERRUPTED = "interrupted"
+SETUP_ERROR = "setup_error"  # stopped by a set-up error (a broken builder), queued again
 WORKER_ATTR = "worker"
 BUDGET_ATTR = "hpsearch_budget"
 SLOTS_ATTR = "hpsearch_slots"
@@ -93,7 +94,8 @@ def counts_toward_budget(
 
     COMPLETE and PRUNED trials do; a FAIL does when it failed for a reason of its
     own (``fail_reason``: NaN loss, out of memory...) and was not re-queued.
-    Interrupted trials and trials of dead workers do not: their copy runs instead.
+    Interrupted trials, trials stopped by a set-up error and trials of dead workers
+    do not: their copy runs instead.
     """
     from optuna.trial import TrialState
 
@@ -103,6 +105,7 @@ def counts_toward_budget(
         return (
             "fail_reason" in trial.user_attrs
             and not trial.user_attrs.get(INTERRUPTED)
+            and not trial.user_attrs.get(SETUP_ERROR)
             and trial.number not in retried_numbers
         )
     return False

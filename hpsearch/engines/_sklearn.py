@@ -30,7 +30,7 @@ from sklearn.model_selection import (
 from sklearn.utils import ClassifierTags
 
 from hpsearch._progress import Progress
-from hpsearch.engines._optuna import StudyInterrupted, create_or_join
+from hpsearch.engines._optuna import StudyInterrupted, check_model_builder, create_or_join
 from hpsearch.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -390,6 +390,7 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     seed = cfg.search.seed or 0
     try:
         dataset = load_dataset(cfg.data, study_file.base_dir)
+        check_model_builder(study_file, dataset)
         storage = open_storage(study_file.storage)
         study, _ = create_or_join(
             study_file,

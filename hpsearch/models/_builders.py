@@ -9,7 +9,7 @@ from typing import Any
 
 import keras
 
-from hpsearch.exceptions import ConfigError
+from hpsearch.exceptions import SetupError
 
 
 def _per_layer(value: Any, n: int) -> list[Any]:
@@ -106,23 +106,43 @@ BUILDERS: dict[str, Callable[..., keras.Model]] = {"mlp": build_mlp, "cnn": buil
 
 
 def load_callable(target: str, path: str = "model.family") -> Callable[..., Any]:
-    """Import ``package.module:function``."""
+    """Import ``package.module:function``.
+
+    Raises:
+        SetupError: the module cannot be imported (or raised while importing), or has
+            no such function.
+    """
     module_name, _, func = target.partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError(
+        raise SetupError(
             f"cannot import {module_name!r}: {exc}", path=path, value=target, has_value=True
+        ) from None
+    except Exception as exc:  # the user's module raised (or has a syntax error) on import
+        raise SetupError(
+            f"importing {module_name!r} raised {type(exc).__name__}: {_first_line(exc)}",
+            path=path,
+            value=target,
+            has_value=True,
         ) from None
     obj = getattr(module, func, None)
     if not callable(obj):
-        raise ConfigError(
+        raise SetupError(
             f"module {module_name!r} has no function {func!r}",
             path=path,
             value=target,
             has_value=True,
         )
     return obj
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
+
+
+_CALL = "fn(params, input_shape=..., num_classes=...) (the last two may be left out)"
 
 
 def build_model(
@@ -134,15 +154,67 @@ def build_model(
     keyword arguments it does not declare are left out, so ``def build(params)``
     works too. It may return a compiled model (kept as is) or an uncompiled one
     (compiled with the trial's optimizer).
+
+    Raises:
+        SetupError: a user builder whose signature cannot take that call, or that
+            returned something other than a ``keras.Model`` (every trial would fail
+            the same way). Whatever else the builder raises is that trial's failure.
     """
     if family in BUILDERS:
         return BUILDERS[family](params, input_shape, num_classes)
     fn = load_callable(family)
-    kwargs = {"input_shape": tuple(input_shape), "num_classes": num_classes}
-    sig = inspect.signature(fn)
-    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
-    model = fn(dict(params), **kwargs)
+    kwargs: dict[str, Any] = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    try:
+        sig: inspect.Signature | None = inspect.signature(fn)
+    except (TypeError, ValueError):  # a builtin or C callable: just call it
+        sig = None
+    if sig is not None:
+        if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+            kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
+        try:
+            sig.bind(dict(params), **kwargs)
+        except TypeError as exc:
+            raise SetupError(
+                f"the builder cannot be called as {_CALL}: {exc}",
+                path="model.family",
+                value=family,
+                has_value=True,
+            ) from None
+    try:
+        model = fn(dict(params), **kwargs)
+    except SetupError as exc:  # raised by the builder itself: name the builder
+        if exc.path is not None:
+            raise
+        raise SetupError(exc.reason, path="model.family", value=family, has_value=True) from None
     if not isinstance(model, keras.Model):
-        raise TypeError(f"{family} returned {type(model).__name__}, not a keras.Model")
+        raise SetupError(
+            f"the builder returned {type(model).__name__}, not a keras.Model",
+            path="model.family",
+            value=family,
+            has_value=True,
+        )
     return model
+
+
+def check_builder(
+    family: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+) -> None:
+    """Build a user builder's model once, before a run writes anything.
+
+    A set-up error (see :func:`build_model`) stops the run with nothing written; any
+    other exception is left for the trials, since a builder may refuse some values
+    only. Built-in families are not checked.
+
+    Raises:
+        SetupError: the builder cannot be imported or called, or returns no model.
+    """
+    if family in BUILDERS:
+        return
+    try:
+        build_model(family, params, input_shape, num_classes)
+    except SetupError:
+        raise
+    except Exception:  # noqa: S110 - this builder fails for these values: a trial's failure
+        pass
+    finally:
+        keras.backend.clear_session(free_memory=False)
