@@ -16,19 +16,18 @@ Importing this package does not import TensorFlow; running a study does.
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from typing import TYPE_CHECKING, Any
 
-from typing import TYPE_CHECKING, Any  # noqa: E402
-
-from hpsearch.config import StudyConfig, StudyFile, load_study_file  # noqa: E402
-from hpsearch.exceptions import (  # noqa: E402
+from hpsearch._version import __version__
+from hpsearch.config import StudyConfig, StudyFile, load_study_file
+from hpsearch.exceptions import (
     ConfigError,
     HpsearchError,
     NoTrialCompleted,
     SetupError,
     StudyNotFoundError,
 )
-from hpsearch.results import best_trials, list_studies, open_study  # noqa: E402
+from hpsearch.results import best_trials, list_studies, open_study
 
 if TYPE_CHECKING:
     import optuna

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import __version__
+from hpsearch._version import __version__
 
 if TYPE_CHECKING:
     import keras

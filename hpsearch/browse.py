@@ -96,12 +96,10 @@ class DashboardServer:
         host: str = DEFAULT_HOST,
         port: int = DEFAULT_PORT,
     ) -> None:
-        import optuna
         import optuna_dashboard
 
         from hpsearch.storage import open_storage
 
-        optuna.logging.set_verbosity(optuna.logging.ERROR)
         self.storage_url = storage
         backend = open_storage(storage, create=False, heartbeat=False)
         self.study_id = _study_id(backend, study, storage) if study is not None else None
@@ -160,9 +158,12 @@ def serve(
         port: the port (0: any free port).
         on_ready: called once the socket listens (prints the URL in the CLI).
     """
+    from hpsearch._logs import quiet_optuna
+
     url, name = resolve_target(study, storage)
-    server = DashboardServer(url, study=name, host=host, port=port)
-    if on_ready is not None:
-        on_ready(server)
-    sys.stdout.flush()
-    server.serve_forever()
+    with quiet_optuna():
+        server = DashboardServer(url, study=name, host=host, port=port)
+        if on_ready is not None:
+            on_ready(server)
+        sys.stdout.flush()
+        server.serve_forever()

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from hpsearch import __version__
+from hpsearch._version import __version__
 from hpsearch.exceptions import HpsearchError
 
 app = typer.Typer(
@@ -120,9 +120,8 @@ def run(
     """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
     with _guard():
         from hpsearch.config import load_study_file
-        from hpsearch.engines import run_study
+        from hpsearch.engines import handle_sigterm, run_study
         from hpsearch.results import best_trials
-        from hpsearch.workers import handle_sigterm
 
         handle_sigterm()
         study_file = load_study_file(
@@ -156,8 +155,7 @@ def worker(
     STUDY is a study file, or the name of a study already in the storage.
     """
     with _guard():
-        from hpsearch.engines import require_complete
-        from hpsearch.workers import handle_sigterm, run_parallel
+        from hpsearch.engines import handle_sigterm, require_complete, run_parallel
 
         handle_sigterm()
         study_file = _study_file_for(study, storage, set_ or [])
@@ -189,8 +187,7 @@ def retry(
     finished.
     """
     with _guard():
-        from hpsearch.engines import retry_failed, run_study
-        from hpsearch.workers import handle_sigterm
+        from hpsearch.engines import handle_sigterm, retry_failed, run_study
 
         handle_sigterm()
         study_file = _study_file_for(study, storage, [])

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import yaml
 
-from hpsearch import __version__
+from hpsearch._version import __version__
 from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:

@@ -138,7 +138,7 @@ def make_sampler(
     """Build the Optuna sampler a study file asks for.
 
     ``worker`` (a number unique to one worker process of a parallel run: see
-    ``hpsearch.workers``) offsets the seed, so that workers do not propose the
+    ``hpsearch.engines._workers``) offsets the seed, so that workers do not propose the
     same params, and makes TPE a constant liar (it treats running trials as bad, so
     workers spread out). Outside such a run TPE lies only while another trial of the
     study is running: see :func:`tpe_sampler_class`. ``resume`` (the number of trials

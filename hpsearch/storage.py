@@ -127,7 +127,7 @@ def open_storage(
     With ``heartbeat``, an RDB storage beats every ``heartbeat_interval`` seconds
     for a running trial; a trial silent for ``grace_period`` seconds is failed
     and re-queued with the same params (journal storages get the same from
-    ``hpsearch.workers``).
+    ``hpsearch.engines._workers``).
 
     Raises:
         ConfigError: the URL is malformed, its driver is missing, or (with

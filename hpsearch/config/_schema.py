@@ -203,7 +203,7 @@ class ExportConfig(_Strict):
 
 
 class WorkersConfig(_Strict):
-    """Worker processes, heartbeats and checkpoints (see ``hpsearch.workers``)."""
+    """Worker processes, heartbeats and checkpoints (see ``hpsearch.engines._workers``)."""
 
     count: int = Field(default=1, ge=1)  # local worker processes (`run --workers N`)
     recycle_after: int = Field(default=20, ge=1)  # trials per process before it is replaced

@@ -92,10 +92,9 @@ def _best_so_far(values: Sequence[float], direction: str) -> list[float]:
 @contextmanager
 def _quiet() -> Iterator[None]:
     """Optuna's plots log and warn about small studies; the page says it instead."""
-    import optuna
+    from hpsearch._logs import quiet_optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    with warnings.catch_warnings():
+    with quiet_optuna(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
 

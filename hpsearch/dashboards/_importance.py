@@ -130,49 +130,61 @@ def active_param_importances(
         >>> [(i.param, round(i.importance or 0, 2), i.n_trials) for i in imps]
         [('learning_rate', 0.61, 20), ('width_3', 0.2, 6), ...]
     """
-    import optuna
+    from hpsearch._logs import quiet_optuna
 
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    usable: list[tuple[FrozenTrial, float]] = []
+    values = {}
     for t in trials:
         value = target(t)
         if value is not None and math.isfinite(value):
-            usable.append((t, float(value)))
-    names = list(dict.fromkeys(p for t, _ in usable for p in t.params))
-    values = {t.number: v for t, v in usable}
-    by_subset: dict[tuple[int, ...], list[str]] = {}
+            values[t.number] = float(value)
+    usable = [t for t in trials if t.number in values]
+    names = list(dict.fromkeys(p for t in usable for p in t.params))
+    by_subset: dict[tuple[int, ...], list[str]] = {}  # the trials having p -> such params p
     for p in names:
-        subset = tuple(t.number for t, _ in usable if p in t.params)
+        subset = tuple(t.number for t in usable if p in t.params)
         by_subset.setdefault(subset, []).append(p)
-    lookup = {t.number: t for t, _ in usable}
+    lookup = {t.number: t for t in usable}
     results: dict[str, ParamImportance] = {}
-    for subset, params in by_subset.items():
-        chosen = [lookup[n] for n in subset]
-        n = len(chosen)
-        wanted = []
-        for p in params:
-            if n < min_trials:
-                results[p] = ParamImportance(p, None, n, f"active in {n} trial(s) only")
-            elif len({repr(t.params[p]) for t in chosen}) < 2:
-                results[p] = ParamImportance(p, None, n, "one value in all its trials")
-            else:
-                wanted.append(p)
-        if not wanted:
-            continue
-        if len({values[t.number] for t in chosen}) < 2:
-            for p in wanted:
-                results[p] = ParamImportance(p, 0.0, n, "the target never changed")
-            continue
-        common = [p for p in names if all(p in t.params for t in chosen)]
-        try:
-            found = _fanova(chosen, common, lambda t: values[t.number], seed)
-        except (ValueError, RuntimeError) as exc:
-            for p in wanted:
-                results[p] = ParamImportance(p, None, n, f"fANOVA failed: {exc}"[:120])
-            continue
-        for p in wanted:
-            results[p] = ParamImportance(p, found.get(p, 0.0), n)
+    with quiet_optuna():
+        for subset, params in by_subset.items():
+            chosen = [lookup[n] for n in subset]
+            results.update(_subset_importances(chosen, params, names, values, min_trials, seed))
     return sorted(
         results.values(),
         key=lambda r: (r.importance is None, -(r.importance or 0.0), names.index(r.param)),
     )
+
+
+def _subset_importances(
+    chosen: list[FrozenTrial],
+    params: list[str],
+    names: list[str],
+    values: dict[int, float],
+    min_trials: int,
+    seed: int,
+) -> dict[str, ParamImportance]:
+    """The importances of ``params``, which are active in exactly the trials ``chosen``."""
+    n = len(chosen)
+    results: dict[str, ParamImportance] = {}
+    wanted = []
+    for p in params:
+        if n < min_trials:
+            results[p] = ParamImportance(p, None, n, f"active in {n} trial(s) only")
+        elif len({repr(t.params[p]) for t in chosen}) < 2:
+            results[p] = ParamImportance(p, None, n, "one value in all its trials")
+        else:
+            wanted.append(p)
+    if not wanted:
+        return results
+    if len({values[t.number] for t in chosen}) < 2:
+        return {
+            **results,
+            **{p: ParamImportance(p, 0.0, n, "the target never changed") for p in wanted},
+        }
+    common = [p for p in names if all(p in t.params for t in chosen)]
+    try:
+        found = _fanova(chosen, common, lambda t: values[t.number], seed)
+    except (ValueError, RuntimeError) as exc:
+        note = f"fANOVA failed: {exc}"[:120]
+        return {**results, **{p: ParamImportance(p, None, n, note) for p in wanted}}
+    return {**results, **{p: ParamImportance(p, found.get(p, 0.0), n) for p in wanted}}

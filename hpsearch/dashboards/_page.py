@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from hpsearch import __version__
+from hpsearch._version import __version__
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch.engines._optuna import StudyInterrupted, require_complete, run_optuna
 from hpsearch.engines._queue import budget_spent
+from hpsearch.engines._workers import handle_sigterm, run_parallel
 
 if TYPE_CHECKING:
     import optuna
@@ -18,9 +19,11 @@ if TYPE_CHECKING:
 __all__ = [
     "StudyInterrupted",
     "budget_spent",
+    "handle_sigterm",
     "require_complete",
     "retry_failed",
     "run_optuna",
+    "run_parallel",
     "run_sklearn",
     "run_study",
 ]
@@ -43,7 +46,7 @@ def run_study(
 
     Args:
         workers: worker processes (default ``workers.count``); with more than one,
-            see :func:`hpsearch.workers.run_parallel`.
+            see :func:`run_parallel`.
 
     Raises:
         NoTrialCompleted: the run ended and the study holds no COMPLETE trial (its
@@ -51,8 +54,6 @@ def run_study(
     """
     n = workers or study_file.config.workers.count
     if n > 1:
-        from hpsearch.workers import run_parallel
-
         study = run_parallel(study_file, n, quiet=quiet)
     elif study_file.config.search.engine == "sklearn":
         study = run_sklearn(study_file, quiet=quiet)

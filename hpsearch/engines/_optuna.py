@@ -19,8 +19,9 @@ import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from hpsearch import __version__
+from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
+from hpsearch._version import __version__
 from hpsearch.engines._queue import (
     INTERRUPTED,
     SETUP_ERROR,
@@ -492,15 +493,12 @@ def open_run(
     Raises:
         ConfigError: bad input; nothing was written.
     """
-    import optuna
 
     from hpsearch.config._loader import add_search_paths
     from hpsearch.data import load_dataset
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
 
-    # our progress lines report failed trials; Optuna would add a traceback per failure
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     add_search_paths(study_file.base_dir)
     cfg = study_file.config
     try:
@@ -703,6 +701,7 @@ def work(
             )
 
 
+@quiet_optuna()  # our progress lines report failed trials; Optuna adds a traceback each
 def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     """Run (or resume) a study in this process until its budget is spent.
 

@@ -29,6 +29,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils import ClassifierTags
 
+from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
 from hpsearch.engines._optuna import StudyInterrupted, check_model_builder, create_or_join
 from hpsearch.exceptions import ConfigError
@@ -374,6 +375,7 @@ def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     return run_search(study_file, quiet=quiet)[0]
 
 
+@quiet_optuna()
 def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.Study, Any]:
     """:func:`run_sklearn`, also returning the fitted scikit-learn search object
     (its ``cv_results_`` cover the candidates evaluated in this run)."""
@@ -383,7 +385,6 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     from hpsearch.training import configure_tensorflow
 
     global _ACTIVE_PROGRESS
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
     configure_tensorflow()
     add_search_paths(study_file.base_dir)
     cfg = study_file.config

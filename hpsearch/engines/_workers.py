@@ -29,6 +29,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
+from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
 from hpsearch.engines._queue import worker_id
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
@@ -111,8 +112,9 @@ class _EventProgress(Progress):
         self._send(ev="msg", text=text)
 
 
+@quiet_optuna()
 def _worker_main(spec_text: str) -> int:
-    """One worker process (``python -m hpsearch.workers SPEC``)."""
+    """One worker process (``python -m hpsearch.engines._workers SPEC``)."""
     from hpsearch.config._loader import study_from_dict
     from hpsearch.engines._optuna import StudyInterrupted, open_run, work
     from hpsearch.training import configure_tensorflow
@@ -151,7 +153,7 @@ class _Child:
     def __init__(self, label: str, spec: str, events: queue.Queue[tuple[str, str | None]]) -> None:
         self.label = label
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hpsearch.workers", spec],
+            [sys.executable, "-m", "hpsearch.engines._workers", spec],
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
@@ -307,6 +309,7 @@ class _Supervisor:
         self.children.clear()
 
 
+@quiet_optuna()
 def run_parallel(
     study_file: StudyFile,
     n_workers: int,
@@ -379,6 +382,6 @@ def _finished(study: optuna.Study, study_file: StudyFile) -> bool:
 
 
 if __name__ == "__main__":
-    from hpsearch.workers import _worker_main as main  # the module proper, not __main__
+    from hpsearch.engines._workers import _worker_main as main  # the module, not __main__
 
     sys.exit(main(sys.argv[1]))
