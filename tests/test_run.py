@@ -277,7 +277,10 @@ def test_pruned_trials_are_stored_as_pruned(write_study, storage_url):
     path = write_study(
         search__pruner="threshold", search__pruner_options={"lower": 0.999}, space__epochs=3
     )
-    _run(path)
+    with pytest.raises(
+        hpsearch.NoTrialCompleted, match=r"no trial completed \(0 failed, 3 pruned\)"
+    ):
+        _run(path)  # every trial pruned: the run says that nothing completed
     trials = optuna.load_study(study_name="study", storage=storage_url).get_trials()
     assert [t.state for t in trials] == [TrialState.PRUNED] * 3
     for t in trials:

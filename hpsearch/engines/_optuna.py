@@ -551,6 +551,9 @@ def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
     :class:`SetupError` (one line, exit code 2), not a run of failed trials."""
     if not study_file.space.family.is_user:
         return
+    from hpsearch.training import configure_tensorflow
+
+    configure_tensorflow()  # quiet TensorFlow's import (a no-op once configured)
     from hpsearch.models._builders import check_builder
 
     check_builder(
@@ -685,7 +688,13 @@ def work(
             continue
         except SetupError as exc:
             _requeue_stopped(study, objective.worker)
-            raise study_file.attribute(exc) from None
+            stopped = SetupError(
+                f"{exc.reason} (trial stopped, queued again for the next run)",
+                path=exc.path,
+                value=exc.value,
+                has_value=exc.has_value,
+            )
+            raise study_file.attribute(stopped) from None
         except KeyboardInterrupt as exc:
             _requeue_stopped(study, objective.worker)
             interrupted = StudyInterrupted(
