@@ -17,6 +17,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from hpsearch._logs import quiet_optuna
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
     from hpsearch.config import StudyFile
     from hpsearch.data import Dataset
+    from hpsearch.training import TrainResult
 
 __all__ = [
     "ENGINE",
@@ -257,7 +259,14 @@ INTERRUPTED_REASON = "interrupted (Ctrl-C or SIGTERM)"
 
 
 class _Objective:
-    """The function Optuna calls for each trial."""
+    """The function Optuna calls for each trial.
+
+    A trial runs in steps: suggest its params, resume from a checkpoint (a re-run of a
+    lost trial), train, keep the trained model, and record its outcome. Every outcome
+    (complete, pruned, failed, stopped by a set-up error, interrupted) is recorded by
+    :meth:`_record` in one storage write; the objective values come from
+    :func:`hpsearch.artifacts.objective_values`, which decides what weights to keep too.
+    """
 
     def __init__(self, study_file: StudyFile, dataset: Dataset, progress: Progress) -> None:
         self.study_file = study_file
@@ -283,7 +292,7 @@ class _Objective:
             seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
             set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
             with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
-                return self._run(trial, frozen)
+                return self._evaluate(_TrialRun(trial, frozen, seed))
         except KeyboardInterrupt:
             # also when the signal came before training started: the slot was popped,
             # so the trial must be marked to be queued again (or the budget loses one)
@@ -298,153 +307,197 @@ class _Objective:
                 )
             raise
 
-    def _run(self, trial: optuna.Trial, frozen: optuna.trial.FrozenTrial) -> float | list[float]:
-        import optuna
-
-        from hpsearch.training import train
-
-        params = self.study_file.space.suggest(trial)
-        seed = int(trial.user_attrs["seed"])  # set by __call__
-        epochs = int(params["epochs"])
-        curves: dict[str, list[float]] = {}
-        self.progress.trial_started(trial.number, params)
-
-        checkpoint = resume = None
-        if self.workers.checkpoints:
-            chain = first_of_chain(frozen)
-            checkpoint = _Checkpoint(self.study_file, trial.study.study_name, chain)
-            if "retry_history" in frozen.system_attrs:
-                resume = checkpoint.load()
-                if resume is not None and resume[1] >= epochs:  # nothing left to train
-                    resume = None
-
-        epochs_done = [0]  # written once at the end: one storage write less per epoch
-
-        def on_epoch(epoch: int, logs: Mapping[str, float]) -> None:
-            for key, item in logs.items():
-                curves.setdefault(key, []).append(float(item))
-            epochs_done[0] = epoch
-            self.progress.epoch(trial.number, epoch, epochs, logs)
-            value = logs.get(self.metric)
-            if self.single and value is not None and math.isfinite(value):
-                trial.report(float(value), epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at epoch {epoch}")
-
-        initial_model, initial_epoch = None, 0
-        if resume is not None:
-            initial_model, initial_epoch, done = resume
-            trial.set_user_attr("resumed_from_epoch", initial_epoch)
-            self.progress.message(
-                f"trial {trial.number}: resuming at epoch {initial_epoch + 1} from the checkpoint "
-                f"of trial {trial.user_attrs.get('retry_of', first_of_chain(frozen))}"
-            )
-
-        direction = self.study_file.objectives[0].direction
+    def _evaluate(self, run: _TrialRun) -> float | list[float]:
+        self._suggest(run)
+        self._resume(run)
         try:
-            if resume is not None:  # the curves and reports of the lost trial first
-                for epoch in range(initial_epoch):
-                    on_epoch(epoch + 1, {k: v[epoch] for k, v in done.items() if epoch < len(v)})
-            result = train(
-                params,
-                self.dataset,
-                family=self.study_file.config.model.family,
-                seed=seed,
-                extra_metrics=self.extra_metrics,
-                monitor=self.metric,
-                monitor_mode="max" if direction == "maximize" else "min",
-                measure_latency=any(o.metric == "latency" for o in self.study_file.objectives),
-                on_epoch=on_epoch,
-                initial_model=initial_model,
-                initial_epoch=initial_epoch,
-                on_epoch_model=(
-                    None
-                    if checkpoint is None
-                    else lambda model, epoch: checkpoint.save(model, epoch, curves)
-                ),
-            )
-            # keep the trained weights for `hpsearch export` while the model is alive
-            # (before clear_session below); never fails the trial
-            from hpsearch.artifacts import keep_trained_model
-
-            keep_trained_model(trial, self.study_file, result)
-        except optuna.TrialPruned:
-            trial.set_user_attr("history", curves)
-            trial.set_user_attr("epochs_run", epochs_done[0])
-            self.consecutive_failures = 0
-            if checkpoint is not None:
-                checkpoint.remove()
+            result = self._train(run)
+            values = self._values(result)
+            self._keep(run, result)
+        except (Exception, KeyboardInterrupt) as exc:
+            outcome = _outcome_of(exc)
+            self._record(run, outcome)
+            if outcome.kind == "failed":
+                raise TrialFailed(outcome.reason) from exc
             raise
-        except KeyboardInterrupt:
-            set_user_attrs(
-                trial,
-                {
-                    "fail_reason": INTERRUPTED_REASON,
-                    INTERRUPTED: True,
-                    "history": curves,
-                    "epochs_run": epochs_done[0],
-                },
-            )
-            raise
-        except SetupError as exc:
-            # every trial would fail the same way: stop the run (see work()); the trial
-            # does not count toward the budget and its params are queued again
-            set_user_attrs(
-                trial,
-                {"fail_reason": f"set-up error: {exc.reason}"[:500], SETUP_ERROR: True},
-            )
-            if checkpoint is not None:
-                checkpoint.remove()
-            raise
-        except Exception as exc:
-            self.consecutive_failures += 1
-            reason = str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
-            self.last_failure = f"trial {trial.number}: {reason[:500]}"
-            trial.set_user_attr("fail_reason", reason[:500])
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
-            trial.set_user_attr("history", curves)
-            trial.set_user_attr("epochs_run", epochs_done[0])
-            if checkpoint is not None:
-                checkpoint.remove()
-            raise TrialFailed(reason) from exc
         finally:
             import keras
 
             # free_memory=False: gc.collect() per trial slows long runs (see STACK.md)
             keras.backend.clear_session(free_memory=False)
-        if checkpoint is not None:
-            checkpoint.remove()
-        self.consecutive_failures = 0
-        metrics = result.metrics
+        self._record(run, _Outcome("complete"), result)
+        return values[0] if self.single else values
+
+    # -------------------------------------------------------------- the steps
+    def _suggest(self, run: _TrialRun) -> None:
+        run.params = self.study_file.space.suggest(run.trial)
+        self.progress.trial_started(run.trial.number, run.params)
+
+    def _resume(self, run: _TrialRun) -> None:
+        """Open the trial's checkpoint; load it when the trial re-runs a lost one."""
+        if not self.workers.checkpoints:
+            return
+        chain = first_of_chain(run.frozen)
+        run.checkpoint = _Checkpoint(self.study_file, run.trial.study.study_name, chain)
+        if "retry_history" not in run.frozen.system_attrs:
+            return
+        loaded = run.checkpoint.load()
+        if loaded is None or loaded[1] >= int(run.params["epochs"]):  # nothing left to train
+            return
+        run.resume = loaded
+        run.trial.set_user_attr("resumed_from_epoch", loaded[1])
+        self.progress.message(
+            f"trial {run.trial.number}: resuming at epoch {loaded[1] + 1} from the checkpoint "
+            f"of trial {run.trial.user_attrs.get('retry_of', chain)}"
+        )
+
+    def _train(self, run: _TrialRun) -> TrainResult:
+        from hpsearch.training import train
+
+        initial_model, initial_epoch = None, 0
+        if run.resume is not None:  # the curves and reports of the lost trial first
+            initial_model, initial_epoch, done = run.resume
+            for epoch in range(initial_epoch):
+                self._on_epoch(
+                    run, epoch + 1, {k: v[epoch] for k, v in done.items() if epoch < len(v)}
+                )
+        checkpoint = run.checkpoint
+        return train(
+            run.params,
+            self.dataset,
+            family=self.study_file.config.model.family,
+            seed=run.seed,
+            extra_metrics=self.extra_metrics,
+            monitor=self.metric,
+            monitor_mode="max" if self.study_file.objectives[0].direction == "maximize" else "min",
+            measure_latency=any(o.metric == "latency" for o in self.study_file.objectives),
+            on_epoch=lambda epoch, logs: self._on_epoch(run, epoch, logs),
+            initial_model=initial_model,
+            initial_epoch=initial_epoch,
+            on_epoch_model=(
+                None
+                if checkpoint is None
+                else lambda model, epoch: checkpoint.save(model, epoch, run.curves)
+            ),
+        )
+
+    def _on_epoch(self, run: _TrialRun, epoch: int, logs: Mapping[str, float]) -> None:
+        """Keep the epoch's curves, show it, report it to Optuna and maybe prune."""
+        import optuna
+
+        for key, item in logs.items():
+            run.curves.setdefault(key, []).append(float(item))
+        run.epochs_done = epoch  # written once at the end: one storage write less per epoch
+        self.progress.epoch(run.trial.number, epoch, int(run.params["epochs"]), logs)
+        value = logs.get(self.metric)
+        if self.single and value is not None and math.isfinite(value):
+            run.trial.report(float(value), epoch)
+            if run.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch}")
+
+    def _values(self, result: TrainResult) -> list[float]:
+        from hpsearch.artifacts import objective_values
+
+        values = objective_values(self.study_file, result)
+        if values is None:
+            missing = [o.metric for o in self.study_file.objectives]
+            raise TrialFailed(
+                f"metric {', '.join(missing)!r} not in Keras' logs ({', '.join(result.metrics)})"
+            )
+        return values
+
+    def _keep(self, run: _TrialRun, result: TrainResult) -> None:
+        """Keep the trained weights for `hpsearch export` while the model is alive
+        (before clear_session); never fails the trial."""
+        from hpsearch.artifacts import keep_trained_model
+
+        keep_trained_model(run.trial, self.study_file, result)
+
+    # -------------------------------------------------------------- the record
+    def _record(self, run: _TrialRun, outcome: _Outcome, result: TrainResult | None = None) -> None:
+        """Write what the trial leaves in the storage, in one write, and update the run's
+        failure count; Optuna then sets the trial's state from the return or the raise."""
+        attrs: dict[str, Any] = {"history": run.curves, "epochs_run": run.epochs_done}
+        if outcome.kind == "complete" and result is not None:
+            attrs = self._final_attrs(run, result)
+        elif outcome.kind == "interrupted":
+            attrs.update({"fail_reason": INTERRUPTED_REASON, INTERRUPTED: True})
+        elif outcome.kind == "setup":
+            # every trial would fail the same way: work() stops the run; the trial does
+            # not count toward the budget and its params are queued again
+            attrs.update(
+                {"fail_reason": f"set-up error: {outcome.reason}"[:500], SETUP_ERROR: True}
+            )
+        elif outcome.kind == "failed":
+            attrs.update({"fail_reason": outcome.reason[:500], "traceback": outcome.traceback})
+            self.last_failure = f"trial {run.trial.number}: {outcome.reason[:500]}"
+        set_user_attrs(run.trial, attrs)  # one transaction on RDB storages
+        if outcome.kind == "failed":
+            self.consecutive_failures += 1
+        elif outcome.kind in ("complete", "pruned"):
+            self.consecutive_failures = 0
+        if run.checkpoint is not None and outcome.kind != "interrupted":
+            run.checkpoint.remove()  # an interrupted trial's copy continues from it
+
+    def _final_attrs(self, run: _TrialRun, result: TrainResult) -> dict[str, Any]:
         final: dict[str, Any] = {
-            **metrics,
+            **result.metrics,
             "params": result.param_count,
             "epochs_run": result.epochs_run,
             "train_seconds": round(result.train_seconds, 3),
-            "history": curves if resume is not None else result.history,
+            "history": run.curves if run.resume is not None else result.history,
         }
         if result.latency_ms is not None:
             final["latency"] = result.latency_ms
         if result.stopped_at_chance is not None:
             final["stopped_at_chance"] = result.stopped_at_chance
             self.progress.message(
-                f"trial {trial.number}: stopped at epoch {result.stopped_at_chance}, no better "
-                "than always answering the most common class"
+                f"trial {run.trial.number}: stopped at epoch {result.stopped_at_chance}, no "
+                "better than always answering the most common class"
             )
-        set_user_attrs(trial, final)  # one transaction on RDB storages
-        values = []
-        for obj in self.study_file.objectives:
-            if obj.metric == "params":
-                values.append(float(result.param_count))
-            elif obj.metric == "latency":
-                values.append(float(result.latency_ms or 0.0))
-            elif obj.metric in metrics:
-                values.append(float(metrics[obj.metric]))
-            else:
-                raise TrialFailed(
-                    f"metric {obj.metric!r} not in Keras' logs ({', '.join(metrics)})"
-                )
-        return values[0] if self.single else values
+        return final
+
+
+@dataclass
+class _TrialRun:
+    """What the steps of one trial share."""
+
+    trial: optuna.Trial
+    frozen: optuna.trial.FrozenTrial
+    seed: int
+    params: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    epochs_done: int = 0
+    checkpoint: _Checkpoint | None = None
+    resume: tuple[Any, int, dict[str, list[float]]] | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How a trial ended: complete, pruned, failed, setup (a set-up error) or interrupted."""
+
+    kind: str
+    reason: str = ""
+    traceback: str = ""
+
+
+def _outcome_of(exc: Exception | KeyboardInterrupt) -> _Outcome:
+    """The outcome a trial's exception stands for; ``failed`` ones leave the objective as
+    :class:`TrialFailed` (Optuna records the trial as FAIL and the study goes on), the
+    others as they are (Optuna prunes, work() stops the run)."""
+    import optuna
+
+    if isinstance(exc, optuna.TrialPruned):
+        return _Outcome("pruned")
+    if isinstance(exc, KeyboardInterrupt):
+        return _Outcome("interrupted")
+    if isinstance(exc, SetupError):
+        return _Outcome("setup", exc.reason)
+    return _Outcome("failed", _reason(exc), traceback.format_exc()[-4000:])
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, TrialFailed) else f"{type(exc).__name__}: {exc}"
 
 
 def _check_metrics(study_file: StudyFile) -> None:
@@ -493,23 +546,41 @@ def open_run(
     Raises:
         ConfigError: bad input; nothing was written.
     """
-
     from hpsearch.config._loader import add_search_paths
+
+    add_search_paths(study_file.base_dir)
+    study, dataset, created = _create_or_join_checked(study_file, worker)
+    if created:
+        for values in study_file.config.search.enqueue:
+            study.enqueue_trial(study_file.space.to_optuna_params(values, path="search.enqueue"))
+    elif worker is None:
+        _reseed_for_resume(study, study_file)
+    n_trials = study_file.n_trials
+    if not created and role == "worker" and (_wait_for_budget(study) or n_trials is None):
+        return study, dataset
+    reap_dead_workers(study)
+    _requeue_interrupted(study)
+    if n_trials is not None:
+        _set_budget(study, n_trials, progress)
+    return study, dataset
+
+
+def _create_or_join_checked(
+    study_file: StudyFile, worker: int | None
+) -> tuple[optuna.Study, Dataset, bool]:
+    """Everything that can reject the study happens here, before any file is written."""
     from hpsearch.data import load_dataset
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
 
-    add_search_paths(study_file.base_dir)
     cfg = study_file.config
+    n_objectives = len(study_file.objectives)
     try:
-        # everything that can reject the study happens before any file is written
         _check_metrics(study_file)
         dataset = load_dataset(cfg.data, study_file.base_dir)
         check_model_builder(study_file, dataset)
-        sampler = make_sampler(
-            cfg.search, study_file.space, len(study_file.objectives), worker=worker
-        )
-        pruner = make_pruner(cfg.search, study_file.max_epochs, len(study_file.objectives))
+        sampler = make_sampler(cfg.search, study_file.space, n_objectives, worker=worker)
+        pruner = make_pruner(cfg.search, study_file.max_epochs, n_objectives)
         storage = open_storage(
             study_file.storage,
             heartbeat_interval=cfg.workers.heartbeat_interval,
@@ -518,31 +589,26 @@ def open_run(
         study, created = create_or_join(study_file, storage, sampler, pruner, dataset.summary())
     except ConfigError as exc:
         raise study_file.attribute(exc) from None
+    return study, dataset, created
 
-    if created:
-        for values in cfg.search.enqueue:
-            study.enqueue_trial(study_file.space.to_optuna_params(values, path="search.enqueue"))
-    elif worker is None:
-        _reseed_for_resume(study, study_file)
-    n_trials = study_file.n_trials
-    if not created and role == "worker":
-        # the creator queues the budget right after creating the study
-        deadline = time.monotonic() + 60
-        while stored_budget(study) is None and time.monotonic() < deadline:
-            time.sleep(0.5)
-        if stored_budget(study) is not None or n_trials is None:
-            return study, dataset
-    reap_dead_workers(study)
-    _requeue_interrupted(study)
-    if n_trials is not None:
-        stored = stored_budget(study)
-        top_up(study, n_trials)  # also restarts a chain of slots a crash broke
-        if stored is not None and n_trials < stored and progress is not None:
-            progress.message(
-                f"note: study {study.study_name!r} has a budget of {stored} trials; this run "
-                f"stops after {n_trials} (queued slots stay for later runs and workers)"
-            )
-    return study, dataset
+
+def _wait_for_budget(study: optuna.Study, seconds: float = 60) -> bool:
+    """A joining worker waits for the creator, which queues the budget right after
+    creating the study; True once the budget is stored."""
+    deadline = time.monotonic() + seconds
+    while stored_budget(study) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return stored_budget(study) is not None
+
+
+def _set_budget(study: optuna.Study, n_trials: int, progress: Progress | None) -> None:
+    stored = stored_budget(study)
+    top_up(study, n_trials)  # also restarts a chain of slots a crash broke
+    if stored is not None and n_trials < stored and progress is not None:
+        progress.message(
+            f"note: study {study.study_name!r} has a budget of {stored} trials; this run "
+            f"stops after {n_trials} (queued slots stay for later runs and workers)"
+        )
 
 
 def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
@@ -636,76 +702,109 @@ def work(
 
     Raises:
         StudyInterrupted: Ctrl-C or SIGTERM; the running trial was re-queued.
+        SetupError: a trial hit a set-up error; it was re-queued.
         HpsearchError: ``search.max_consecutive_failures`` trials failed in a row.
     """
-    from optuna.trial import TrialState
-
-    budgeted = study_file.n_trials is not None
-    if budgeted:
+    if study_file.n_trials is not None:
         only_queued_trials(study)
     objective = objective or _Objective(study_file, dataset, progress)
-    max_failures = study_file.config.search.max_consecutive_failures
-    grace = study_file.config.workers.grace_period
-
-    spent_after_trial: list[int] = []  # budget_spent as read at the end of the last trial
-
-    def on_trial_end(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        trials = study.get_trials(deepcopy=False)  # one read for the best and the budget
-        progress.trial_finished(trial, best_value(study, trials))
-        if limit is not None:
-            spent_after_trial.append(budget_spent(study, trials))
-
-    ran = 0
+    loop = _Loop(study, study_file, progress, objective, limit)
     while True:
+        why = loop.stop_reason(deadline, max_trials)
+        if why is not None:
+            return why
+        if not loop.run_one() and not loop.wait_for_others():
+            return "done"
+        loop.check_failures()
+
+
+class _Loop:
+    """The state of :func:`work`'s loop: trials run, the budget as last read."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        study_file: StudyFile,
+        progress: Progress,
+        objective: _Objective,
+        limit: int | None,
+    ) -> None:
+        self.study, self.study_file, self.progress = study, study_file, progress
+        self.objective, self.limit = objective, limit
+        self.ran = 0
+        self.spent_after_trial: list[int] = []  # budget_spent as read at a trial's end
+
+    def stop_reason(self, deadline: float | None, max_trials: int | None) -> str | None:
+        """``timeout``, ``recycle`` or ``done`` when no new trial should start, else None."""
         if deadline is not None and time.time() >= deadline:
             return "timeout"
-        if max_trials is not None and ran >= max_trials:
+        if max_trials is not None and self.ran >= max_trials:
             return "recycle"
-        if limit is not None:
-            spent = spent_after_trial.pop() if spent_after_trial else budget_spent(study)
-            spent_after_trial.clear()
-            if spent >= limit:
+        if self.limit is not None:
+            last = self.spent_after_trial
+            spent = last.pop() if last else budget_spent(self.study)
+            last.clear()
+            if spent >= self.limit:
                 return "done"
+        return None
+
+    def on_trial_end(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        trials = study.get_trials(deepcopy=False)  # one read for the best and the budget
+        self.progress.trial_finished(trial, best_value(study, trials))
+        if self.limit is not None:
+            self.spent_after_trial.append(budget_spent(study, trials))
+
+    def run_one(self) -> bool:
+        """Run one trial; False when no queued trial is left to run."""
         try:
-            study.optimize(
-                objective,
+            self.study.optimize(
+                self.objective,
                 n_trials=1,
                 catch=(TrialFailed,),
-                callbacks=[on_trial_end],
+                callbacks=[self.on_trial_end],
                 gc_after_trial=False,
             )
-            ran += 1
         except BudgetExhausted:
-            # every slot is finished or running; a running trial whose worker dies is
-            # re-queued (heartbeat or dead pid), so wait for the running ones
-            running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-            if not running:
-                return "done"
-            reap_dead_workers(study)
-            fail_stale_trials(study, grace)
-            progress.status(f"waiting for {len(running)} trial(s) running in other workers")
-            time.sleep(POLL_SECONDS)
-            continue
+            return False
         except SetupError as exc:
-            _requeue_stopped(study, objective.worker)
+            _requeue_stopped(self.study, self.objective.worker)
             stopped = SetupError(
                 f"{exc.reason} (trial stopped, queued again for the next run)",
                 path=exc.path,
                 value=exc.value,
                 has_value=exc.has_value,
             )
-            raise study_file.attribute(stopped) from None
+            raise self.study_file.attribute(stopped) from None
         except KeyboardInterrupt as exc:
-            _requeue_stopped(study, objective.worker)
+            _requeue_stopped(self.study, self.objective.worker)
             interrupted = StudyInterrupted(
                 "interrupted: the running trial is marked FAIL (interrupted) and queued again; "
                 "run the same command again to resume"
             )
             interrupted.sigterm = isinstance(exc, Terminated)
             raise interrupted from None
-        if objective.consecutive_failures >= max_failures:
+        self.ran += 1
+        return True
+
+    def wait_for_others(self) -> bool:
+        """Every slot is finished or running. A running trial whose worker dies is
+        re-queued (heartbeat or dead pid), so wait while others run; False if none does."""
+        from optuna.trial import TrialState
+
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if not running:
+            return False
+        reap_dead_workers(self.study)
+        fail_stale_trials(self.study, self.study_file.config.workers.grace_period)
+        self.progress.status(f"waiting for {len(running)} trial(s) running in other workers")
+        time.sleep(POLL_SECONDS)
+        return True
+
+    def check_failures(self) -> None:
+        most = self.study_file.config.search.max_consecutive_failures
+        if self.objective.consecutive_failures >= most:
             raise HpsearchError(
-                f"{max_failures} trials failed in a row (last: {objective.last_failure}); "
+                f"{most} trials failed in a row (last: {self.objective.last_failure}); "
                 "stopping. Raise search.max_consecutive_failures to go on"
             )
 
