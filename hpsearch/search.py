@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from hpsearch.space import SearchSpace
 
-__all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler"]
+__all__ = ["PRUNERS", "SAMPLERS", "check_sampler", "make_pruner", "make_sampler"]
 
 SAMPLERS = ("auto", "tpe", "random", "grid", "cmaes", "qmc", "nsga2", "nsga3", "gp")
 SINGLE_OBJECTIVE_ONLY = ("cmaes",)
@@ -135,7 +135,8 @@ def make_sampler(
     worker: int | None = None,
     resume: int = 0,
 ) -> optuna.samplers.BaseSampler:
-    """Build the Optuna sampler a study file asks for.
+    """Build the Optuna sampler a study file asks for (when a run opens; validating a
+    study file checks it with :func:`check_sampler` instead, which builds nothing).
 
     ``worker`` (a number unique to one worker process of a parallel run: see
     ``hpsearch.engines._workers``) offsets the seed, so that workers do not propose the
@@ -148,57 +149,89 @@ def make_sampler(
     points it has, QMC continues its sequence); QMC's random draws for conditional
     parameters (its independent sampler) get the worker's or resumed seed.
     """
+    factory, kwargs = _sampler_recipe(search, space, n_objectives, worker=worker, resume=resume)
+    if factory.__name__ == "TPESampler":
+        use_fast_tpe_math()
+    return _build("search.sampler_options", factory, kwargs, dict(search.sampler_options))
+
+
+def check_sampler(search: SearchConfig, space: SearchSpace, n_objectives: int) -> None:
+    """Check the sampler a study file asks for without building it: its name, the
+    package it needs, its grid, and that its options are ones it takes.
+
+    Raises:
+        ConfigError: naming ``search.sampler`` or ``search.sampler_options``.
+    """
+    import inspect
+
+    factory, kwargs = _sampler_recipe(search, space, n_objectives)
+    try:
+        inspect.signature(factory).bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(
+            f"{factory.__name__} rejected these options: {exc}",
+            path="search.sampler_options",
+            value=dict(search.sampler_options),
+            has_value=True,
+        ) from None
+
+
+def _sampler_recipe(
+    search: SearchConfig,
+    space: SearchSpace,
+    n_objectives: int,
+    *,
+    worker: int | None = None,
+    resume: int = 0,
+) -> tuple[Callable[..., optuna.samplers.BaseSampler], dict[str, Any]]:
+    """The sampler class (or factory) and the keyword arguments it is built with."""
     import optuna
 
     name = resolve_sampler_name(search, n_objectives)
+    _check_sampler_package(name)
     opts: dict[str, Any] = dict(search.sampler_options)
-    seed = search.seed
-    own_seed = seed  # this process's: a worker's, or a resumed study's
-    if seed is not None and worker is not None:
-        own_seed = (seed + worker) % 2**32
-    elif seed is not None and resume:
-        own_seed = resume_seed(seed, resume)
-    if name not in ("grid", "qmc"):
-        seed = own_seed
+    own_seed = _own_seed(search.seed, worker, resume)
     if worker is not None and name == "tpe":
         opts.setdefault("constant_liar", True)
-    extra: dict[str, Any] = {}
-    if name == "qmc" and own_seed != search.seed:
-        extra["independent_sampler"] = optuna.samplers.RandomSampler(seed=own_seed)
-    if name == "tpe":
-        use_fast_tpe_math()
+    if name == "grid":  # shares one sequence through the storage: the study's seed
+        return optuna.samplers.GridSampler, {
+            "search_space": space.grid(),
+            "seed": search.seed,
+            **opts,
+        }
+    if name == "qmc":  # likewise; its random draws for conditional parameters get ours
+        extra = {}
+        if own_seed != search.seed:
+            extra["independent_sampler"] = optuna.samplers.RandomSampler(seed=own_seed)
+        return optuna.samplers.QMCSampler, {"seed": search.seed, **extra, **opts}
     factories: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
         # a liar while other trials run, unless a worker or sampler_options fix it
         "tpe": (optuna.samplers.TPESampler if "constant_liar" in opts else tpe_sampler_class()),
         "random": optuna.samplers.RandomSampler,
-        "qmc": optuna.samplers.QMCSampler,
         "nsga2": optuna.samplers.NSGAIISampler,
         "nsga3": optuna.samplers.NSGAIIISampler,
         "cmaes": optuna.samplers.CmaEsSampler,
         "gp": optuna.samplers.GPSampler,
     }
-    if name == "grid":
-        return _build(
-            "search.sampler_options",
-            optuna.samplers.GridSampler,
-            {"search_space": space.grid(), "seed": seed, **opts},
-            opts,
-        )
-    if name == "cmaes" and importlib.util.find_spec("cmaes") is None:
-        raise ConfigError(
-            "the cmaes sampler needs the 'cmaes' package: pip install cmaes",
-            path="search.sampler",
-            value=name,
-            has_value=True,
-        )
-    if name == "gp" and importlib.util.find_spec("torch") is None:
-        raise ConfigError(
-            "the gp sampler needs PyTorch: pip install 'hpsearch[gp]'",
-            path="search.sampler",
-            value=name,
-            has_value=True,
-        )
-    return _build("search.sampler_options", factories[name], {"seed": seed, **extra, **opts}, opts)
+    return factories[name], {"seed": own_seed, **opts}
+
+
+def _own_seed(seed: int | None, worker: int | None, resume: int) -> int | None:
+    """This process's sampler seed: a worker's own, or a resumed study's."""
+    if seed is None:
+        return None
+    if worker is not None:
+        return (seed + worker) % 2**32
+    return resume_seed(seed, resume) if resume else seed
+
+
+def _check_sampler_package(name: str) -> None:
+    needs = {
+        "cmaes": ("cmaes", "the cmaes sampler needs the 'cmaes' package: pip install cmaes"),
+        "gp": ("torch", "the gp sampler needs PyTorch: pip install 'hpsearch[gp]'"),
+    }
+    if name in needs and importlib.util.find_spec(needs[name][0]) is None:
+        raise ConfigError(needs[name][1], path="search.sampler", value=name, has_value=True)
 
 
 def make_pruner(

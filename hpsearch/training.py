@@ -223,26 +223,65 @@ def train(
     """
     configure_tensorflow()
     import keras
-    import tensorflow as tf
-
-    from hpsearch.models import build_model
 
     keras.utils.set_random_seed(seed + initial_epoch)
-    if initial_model is not None:
-        model = initial_model
-    else:
-        try:
-            model = build_model(family, params, dataset.input_shape, dataset.num_classes)
-        except (ValueError, TypeError) as exc:
-            raise TrialFailed(f"model could not be built: {exc}") from exc
-    if not getattr(model, "compiled", False):
-        n_train, batch_size = len(dataset.x_train), int(params["batch_size"])
-        model.compile(
-            optimizer=make_optimizer(params, steps_per_epoch(n_train, batch_size)),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
-            steps_per_execution=steps_per_execution(n_train, batch_size),
-        )
+    model = _built_model(params, dataset, family) if initial_model is None else initial_model
+    if not getattr(model, "compiled", False):  # a builder's own compiled model stays as it is
+        compile_model(model, params, len(dataset.x_train), extra_metrics)
+    at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
+    callbacks = _callbacks(params, monitor, monitor_mode, at_chance, on_epoch, on_epoch_model)
+    start = time.perf_counter()
+    history = _fit(model, dataset, params, callbacks, initial_epoch, epochs)
+    seconds = time.perf_counter() - start
+    for epoch, loss in enumerate(history.get("loss", []), start=initial_epoch + 1):
+        if not math.isfinite(loss):
+            raise TrialFailed(f"loss became {loss} at epoch {epoch}")
+    best = _reported_epoch(history, monitor, monitor_mode, int(params.get("patience", 0) or 0))
+    metrics = {k: v[best] for k, v in history.items() if v}
+    epochs_run = initial_epoch + len(history.get("loss", []))
+    result = TrainResult(model, history, metrics, int(model.count_params()), epochs_run, seconds)
+    stopped = getattr(at_chance, "stopped_epoch", None)
+    if stopped:
+        result.stopped_at_chance = int(stopped)
+    if measure_latency:
+        result.latency_ms = measure_latency_ms(model, dataset.x_val)
+    return result
+
+
+def compile_model(
+    model: keras.Model, params: Mapping[str, Any], n_train: int, extra_metrics: Sequence[str] = ()
+) -> None:
+    """Compile a trial's model as every engine does: the trial's optimizer (and learning
+    rate schedule over ``n_train`` samples a epoch), sparse categorical cross-entropy,
+    accuracy and the objectives' extra Keras metrics."""
+    batch_size = int(params.get("batch_size", 32))
+    model.compile(
+        optimizer=make_optimizer(params, steps_per_epoch(n_train, batch_size)),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
+        steps_per_execution=steps_per_execution(n_train, batch_size),
+    )
+
+
+def _built_model(params: Mapping[str, Any], dataset: Dataset, family: str) -> keras.Model:
+    from hpsearch.models import build_model
+
+    try:
+        return build_model(family, params, dataset.input_shape, dataset.num_classes)
+    except (ValueError, TypeError) as exc:
+        raise TrialFailed(f"model could not be built: {exc}") from exc
+
+
+def _callbacks(
+    params: Mapping[str, Any],
+    monitor: str,
+    monitor_mode: str,
+    at_chance: keras.callbacks.Callback | None,
+    on_epoch: EpochHook | None,
+    on_epoch_model: Callable[[keras.Model, int], None] | None,
+) -> list[keras.callbacks.Callback]:
+    import keras
+
     callbacks: list[keras.callbacks.Callback] = [_EpochCallback.stop_on_nan()]
     patience = int(params.get("patience", 0) or 0)
     if patience:
@@ -251,14 +290,26 @@ def train(
                 monitor=monitor, mode=monitor_mode, patience=patience, restore_best_weights=True
             )
         )
-    at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
     if at_chance is not None:
         callbacks.append(at_chance)
     if on_epoch is not None:
         callbacks.append(_EpochCallback.make(on_epoch))
     if on_epoch_model is not None:
         callbacks.append(_EpochCallback.with_model(on_epoch_model))
-    start = time.perf_counter()
+    return callbacks
+
+
+def _fit(
+    model: keras.Model,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    callbacks: list[keras.callbacks.Callback],
+    initial_epoch: int,
+    epochs: int | None,
+) -> dict[str, list[float]]:
+    """``model.fit`` on the training data, validated every epoch; the history."""
+    import tensorflow as tf
+
     try:
         fit = model.fit(
             dataset.x_train,
@@ -272,26 +323,18 @@ def train(
         )
     except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
         raise TrialFailed(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
-    seconds = time.perf_counter() - start
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    epochs_run = initial_epoch + len(history.get("loss", []))
-    for epoch, loss in enumerate(history.get("loss", []), start=initial_epoch + 1):
-        if not math.isfinite(loss):
-            raise TrialFailed(f"loss became {loss} at epoch {epoch}")
+    return {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+
+def _reported_epoch(
+    history: Mapping[str, list[float]], monitor: str, mode: str, patience: int
+) -> int:
+    """The epoch whose metrics a trial reports: with ``patience``, EarlyStopping restores
+    the best weights at the end of training, whether it stopped early or not (Keras 3),
+    so that epoch's; else the last."""
     if patience and history.get(monitor):
-        # EarlyStopping restores the best weights at the end of training, whether it
-        # stopped early or not (Keras 3): report that epoch's metrics
-        best = _best_index(history.get(monitor, []), monitor_mode)
-    else:
-        best = len(history.get("loss", [])) - 1
-    metrics = {k: v[best] for k, v in history.items() if v}
-    result = TrainResult(model, history, metrics, int(model.count_params()), epochs_run, seconds)
-    stopped = getattr(at_chance, "stopped_epoch", None)
-    if stopped:
-        result.stopped_at_chance = int(stopped)
-    if measure_latency:
-        result.latency_ms = measure_latency_ms(model, dataset.x_val)
-    return result
+        return _best_index(history.get(monitor, []), mode)
+    return len(history.get("loss", [])) - 1
 
 
 def _chance_stop(

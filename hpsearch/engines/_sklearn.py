@@ -89,18 +89,12 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
     because of that ``**``, all of them again as ``params``.
     """
     from hpsearch.models import build_model
-    from hpsearch.training import make_optimizer, steps_per_epoch, steps_per_execution
+    from hpsearch.training import compile_model
 
     hp = _hyperparameters(params)
     model = build_model(params["family"], hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
     if not getattr(model, "compiled", False):
-        n_train, batch_size = int(meta["X_shape_"][0]), int(hp.get("batch_size", 32))
-        model.compile(
-            optimizer=make_optimizer(hp, steps_per_epoch(n_train, batch_size)),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            steps_per_execution=steps_per_execution(n_train, batch_size),
-        )
+        compile_model(model, hp, int(meta["X_shape_"][0]))
     return model
 
 
@@ -380,43 +374,21 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     """:func:`run_sklearn`, also returning the fitted scikit-learn search object
     (its ``cv_results_`` cover the candidates evaluated in this run)."""
     from hpsearch.config._loader import add_search_paths
-    from hpsearch.data import load_dataset
-    from hpsearch.storage import open_storage
     from hpsearch.training import configure_tensorflow
 
-    global _ACTIVE_PROGRESS
     configure_tensorflow()
     add_search_paths(study_file.base_dir)
     cfg = study_file.config
     seed = cfg.search.seed or 0
-    try:
-        dataset = load_dataset(cfg.data, study_file.base_dir)
-        check_model_builder(study_file, dataset)
-        storage = open_storage(study_file.storage)
-        study, _ = create_or_join(
-            study_file,
-            storage,
-            None,
-            None,
-            dataset.summary(),
-            engine=ENGINE,
-            objective_names=[_metric_name(cfg.search.scoring)],
-        )
-    except ConfigError as exc:
-        raise study_file.attribute(exc) from None
-    metric = _metric_name(cfg.search.scoring)
+    study, dataset = _open(study_file)
     n_candidates = study_file.n_trials or 0
-    progress = Progress(metric, None, quiet=quiet)
+    progress = Progress(_metric_name(cfg.search.scoring), None, quiet=quiet)
     progress.set_counts(study, _best(study))
     estimator = build_estimator(study_file, seed)
     search = make_search(study_file, estimator, seed)
     folds = _FoldProgress(progress, n_candidates, cfg.search.cv)
-    resource = (
-        "epochs"
-        if cfg.search.resource == "epochs" and cfg.search.method.startswith("halving")
-        else None
-    )
-    recorder = _Recorder(study, study_file, seed, folds, resource)
+    halving_epochs = cfg.search.resource == "epochs" and cfg.search.method.startswith("halving")
+    recorder = _Recorder(study, study_file, seed, folds, "epochs" if halving_epochs else None)
     search._recorder = recorder
     progress.message(
         f"study {study.study_name!r}: {type(search).__name__} over {n_candidates} candidates x "
@@ -428,12 +400,45 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
         progress.message(
             f"resuming: {n_candidates - pending} candidates already stored, {pending} to go"
         )
-    _ACTIVE_PROGRESS = folds
     start = time.monotonic()
+    if pending != 0:
+        _fit(search, dataset, progress, folds)
+    _store_summary(study, study_file, search, time.monotonic() - start)
+    if cfg.search.refit:
+        _refit(study, study_file, dataset, estimator, progress)
+    return study, search
+
+
+def _open(study_file: StudyFile) -> tuple[optuna.Study, Dataset]:
+    """Everything that can reject the study happens here, before any file is written."""
+    from hpsearch.data import load_dataset
+    from hpsearch.storage import open_storage
+
     try:
-        if pending != 0:
-            with progress:
-                search.fit(dataset.x_train, dataset.y_train)
+        dataset = load_dataset(study_file.config.data, study_file.base_dir)
+        check_model_builder(study_file, dataset)
+        storage = open_storage(study_file.storage)
+        study, _ = create_or_join(
+            study_file,
+            storage,
+            None,
+            None,
+            dataset.summary(),
+            engine=ENGINE,
+            objective_names=[_metric_name(study_file.config.search.scoring)],
+        )
+    except ConfigError as exc:
+        raise study_file.attribute(exc) from None
+    return study, dataset
+
+
+def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress) -> None:
+    """Evaluate the candidates (each stored as it finishes); Ctrl-C keeps the finished."""
+    global _ACTIVE_PROGRESS
+    _ACTIVE_PROGRESS = folds
+    try:
+        with progress:
+            search.fit(dataset.x_train, dataset.y_train)
     except KeyboardInterrupt:
         raise StudyInterrupted(
             "interrupted: finished candidates are stored; run the same command again to "
@@ -441,21 +446,22 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
         ) from None
     finally:
         _ACTIVE_PROGRESS = None
+
+
+def _store_summary(study: optuna.Study, study_file: StudyFile, search: Any, seconds: float) -> None:
+    search_cfg = study_file.config.search
     before = study.user_attrs.get("sklearn", {}).get("seconds", 0.0)
     study.set_user_attr(
         "sklearn",
         {
             "search": type(search).__name__,
-            "cv": cfg.search.cv,
-            "scoring": cfg.search.scoring or "accuracy",
+            "cv": search_cfg.cv,
+            "scoring": search_cfg.scoring or "accuracy",
             # search time over every run of the study (resumed runs add theirs)
-            "seconds": round(before + time.monotonic() - start, 3),
+            "seconds": round(before + seconds, 3),
             "ranking": _ranking(study),
         },
     )
-    if cfg.search.refit:
-        _refit(study, study_file, dataset, estimator, progress)
-    return study, search
 
 
 def _pending(search: Any, recorder: _Recorder) -> int | None:

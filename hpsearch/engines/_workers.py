@@ -341,21 +341,9 @@ def run_parallel(
     study, dataset = open_run(study_file, role=role, progress=progress)
     progress.set_counts(study, best_value(study))
     _announce(study, study_file, dataset, progress)
-    threads = cfg.workers.threads or max(1, (os.cpu_count() or 1) // n_workers)
-    config = cfg.model_dump(mode="json")
-    config["name"] = study_file.name
-    config["storage"] = study_file.storage
-    timeout = cfg.search.timeout
-    spec = {
-        "config": config,
-        "source": str(study_file.source) if study_file.source else None,
-        "threads": threads,
-        "deadline": None if timeout is None else time.time() + timeout,
-        "recycle_after": cfg.workers.recycle_after,
-        "limit": study_file.n_trials if role == "run" else None,
-    }
+    spec = _worker_spec(study_file, n_workers, role)
     progress.message(
-        f"{n_workers} worker process(es), {threads} TensorFlow thread(s) each, "
+        f"{n_workers} worker process(es), {spec['threads']} TensorFlow thread(s) each, "
         f"recycled every {cfg.workers.recycle_after} trials"
     )
     supervisor = _Supervisor(study, study_file, progress, n_workers, spec)
@@ -372,6 +360,23 @@ def run_parallel(
     if supervisor.errors and not _finished(study, study_file):
         raise HpsearchError(supervisor.errors[-1])
     return study
+
+
+def _worker_spec(study_file: StudyFile, n_workers: int, role: str) -> dict[str, Any]:
+    """What every worker process of a parallel run is started with (as JSON)."""
+    cfg = study_file.config
+    config = cfg.model_dump(mode="json")
+    config["name"] = study_file.name
+    config["storage"] = study_file.storage
+    timeout = cfg.search.timeout
+    return {
+        "config": config,
+        "source": str(study_file.source) if study_file.source else None,
+        "threads": cfg.workers.threads or max(1, (os.cpu_count() or 1) // n_workers),
+        "deadline": None if timeout is None else time.time() + timeout,
+        "recycle_after": cfg.workers.recycle_after,
+        "limit": study_file.n_trials if role == "run" else None,
+    }
 
 
 def _finished(study: optuna.Study, study_file: StudyFile) -> bool:
