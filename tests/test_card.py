@@ -25,11 +25,12 @@ from hpsearch.card import (
 )
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# captured from `hpsearch export` before the card became typed records (format 1)
+# captured from `hpsearch export` before the card became typed records (format 1);
+# the Markdown as .txt: ruff formats the Python blocks of .md files
 V1_JSON = FIXTURES / "model_card_v1.json"
-V1_MD = FIXTURES / "model_card_v1.md"
+V1_MD = FIXTURES / "model_card_v1.md.txt"
 # hand_made() rendered by the dict-based Markdown writer the records replaced
-HAND_MADE_MD = FIXTURES / "model_card_hand_made.md"
+HAND_MADE_MD = FIXTURES / "model_card_hand_made.md.txt"
 
 
 def hand_made() -> ModelCard:
