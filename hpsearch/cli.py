@@ -22,6 +22,7 @@ from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:
     from hpsearch.config import StudyFile
+    from hpsearch.export import ExportResult
 
 app = typer.Typer(
     help="Hyperparameter search for Keras models: a YAML study file, real Keras trials "
@@ -502,23 +503,28 @@ def export(
             force=force,
             on_message=lambda text: err.print(text, markup=False),
         )
-        card = result.card
-        metric = card["study"]["objectives"][0]["metric"]
-        value = card["trial"]["values"].get(metric)
-        how = {"kept": "kept weights", "retrained": "re-trained", "retrained_full": "re-trained"}
-        test = card["test"]
-        val_text = f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}=?"
-        out.print(
-            f"exported trial {result.trial} of {card['study']['name']!r} "
-            f"({how[card['weights']['source']]}"
-            + (", train+validation" if card["weights"]["source"] == "retrained_full" else "")
-            + f") to {result.out}"
-        )
-        out.print(
-            f"  validation {val_text} (search)   test accuracy={test['accuracy']:.4f} "
-            f"loss={test['loss']:.4f} ({test['samples']} samples)"
-        )
-        out.print(f"  files: {', '.join(result.files)}")
+        _print_export(result)
+
+
+def _print_export(result: ExportResult) -> None:
+    """``export``: what was exported where, its validation and test scores, the files."""
+    card = result.card
+    metric = card.primary_metric
+    value = card.trial.values.get(metric)
+    how = {"kept": "kept weights", "retrained": "re-trained", "retrained_full": "re-trained"}
+    test = card.test
+    val_text = f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}=?"
+    out.print(
+        f"exported trial {result.trial} of {card.study.name!r} "
+        f"({how[card.weights.source]}"
+        + (", train+validation" if card.retrained_full else "")
+        + f") to {result.out}"
+    )
+    out.print(
+        f"  validation {val_text} (search)   test accuracy={test.accuracy:.4f} "
+        f"loss={test.loss:.4f} ({test.samples} samples)"
+    )
+    out.print(f"  files: {', '.join(result.files)}")
 
 
 @app.command()

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 import hpsearch
 from hpsearch.artifacts import best_set
+from hpsearch.card import ModelCard
 from hpsearch.cli import app
 from hpsearch.exceptions import ConfigError, HpsearchError
 from hpsearch.export import _pick_trial, export_trial, parse_formats
@@ -176,6 +177,15 @@ def test_model_card_records_where_the_model_came_from(exported):
     assert "storage" not in config
 
 
+def test_the_card_files_are_one_typed_card(exported):
+    text = (exported.out / "model_card.json").read_text(encoding="utf-8")
+    card = ModelCard.from_json(text)
+    assert card.to_json() == text
+    assert card.to_dict() == exported.card
+    assert card.to_markdown() == (exported.out / "model_card.md").read_text(encoding="utf-8")
+    assert card.model.input.shape == [8, 8, 1] and card.weights.source == "kept"
+
+
 def test_model_keras_loads_in_a_fresh_process_with_the_cards_test_accuracy(exported):
     probs_file = exported.root / "probs.npy"
     code = (
@@ -328,12 +338,10 @@ def test_force_replaces_and_a_failed_export_leaves_nothing(exported, tmp_path, m
     export_trial(exported.study_path, out=out, formats="keras", force=True)
     assert not (out / "stale.txt").exists() and (out / "model.keras").is_file()
 
-    import hpsearch.export as export_module
-
-    def boom(card: dict[str, Any]) -> str:
+    def boom(card: ModelCard) -> str:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export_module, "_markdown", boom)
+    monkeypatch.setattr(ModelCard, "to_markdown", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         export_trial(exported.study_path, out=tmp_path / "new", formats="keras")
     with pytest.raises(RuntimeError, match="disk full"):
