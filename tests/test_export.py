@@ -239,6 +239,36 @@ def test_predict_reproduces_the_test_accuracy(exported):
     assert f"accuracy={exported.card['test']['accuracy']:.4f}" in cli.output
 
 
+def test_predict_loads_a_folder_with_a_card_in_todays_format(exported, tmp_path):
+    """A card captured from export before the card was typed (tests/fixtures) still loads."""
+    import shutil
+
+    folder = tmp_path / "v1"
+    shutil.copytree(exported.out, folder)
+    shutil.copy(
+        Path(__file__).parent / "fixtures" / "model_card_v1.json", folder / "model_card.json"
+    )
+    result = predict(folder, [exported.test_npz])
+    assert result.accuracy == exported.card["test"]["accuracy"]
+    assert result.class_names == [str(i) for i in range(10)]
+
+
+def test_predict_without_a_card_and_with_a_broken_one(exported, tmp_path):
+    import shutil
+
+    folder = tmp_path / "nocard"
+    shutil.copytree(exported.out, folder, ignore=shutil.ignore_patterns("model_card.*"))
+    result = predict(folder, [exported.test_npz])
+    assert result.accuracy == exported.card["test"]["accuracy"]  # labels 0..9 by index
+    shutil.rmtree(folder / "saved_model")
+    (folder / "model_card.json").write_text("{", encoding="utf-8")
+    with pytest.raises(HpsearchError, match=r"model_card\.json: not valid JSON"):
+        predict(folder, [exported.test_npz])
+    (folder / "model_card.json").write_text('{"format_version": 1}', encoding="utf-8")
+    with pytest.raises(HpsearchError, match=r"model_card\.json: not a model card: created"):
+        predict(folder, [exported.test_npz])
+
+
 def test_predict_reads_csv_and_png_images(exported, tmp_path):
     import tensorflow as tf
 
