@@ -361,22 +361,15 @@ def export_trial(
         >>> result.card.test.accuracy
         0.9694
     """
-    from hpsearch.results import _target, open_study, study_file_of
-
     fmts = parse_formats(formats)
     if "onnx" in fmts:
         check_onnx()
-    opened = open_study(study, storage)
-    _, storage_url = _target(study, storage)
-    frozen = _pick_trial(opened, trial)
-    out_dir = _out_dir(out, opened.study_name, frozen.number, force=force)
-    job = _Job(
-        study=opened,
-        trial=frozen,
-        study_file=study_file_of(opened),
-        storage_url=storage_url,
-        out_dir=out_dir,
-        fmts=fmts,
+    job = _prepare(
+        study,
+        storage,
+        trial,
+        out,
+        fmts,
         full=full,
         retrain=retrain,
         force=force,
@@ -385,7 +378,7 @@ def export_trial(
     built = _build(job)
     card = _card(job, built)
     files = _write(job, built, card)
-    return ExportResult(out_dir, frozen.number, card, files)
+    return ExportResult(job.out_dir, job.trial.number, card, files)
 
 
 @dataclass
@@ -402,6 +395,39 @@ class _Job:
     retrain: bool
     force: bool
     note: Callable[[str], None]
+
+
+def _prepare(
+    study: str | Path,
+    storage: str | None,
+    number: int | None,
+    out: str | Path | None,
+    fmts: list[str],
+    *,
+    full: bool,
+    retrain: bool,
+    force: bool,
+    note: Callable[[str], None],
+) -> _Job:
+    """Open the study, pick the trial and check the output folder."""
+    from hpsearch.results import _target, open_study, study_file_of
+
+    opened = open_study(study, storage)
+    _, storage_url = _target(study, storage)
+    frozen = _pick_trial(opened, number)
+    out_dir = _out_dir(out, opened.study_name, frozen.number, force=force)
+    return _Job(
+        study=opened,
+        trial=frozen,
+        study_file=study_file_of(opened),
+        storage_url=storage_url,
+        out_dir=out_dir,
+        fmts=fmts,
+        full=full,
+        retrain=retrain,
+        force=force,
+        note=note,
+    )
 
 
 def _out_dir(out: str | Path | None, study_name: str, number: int, *, force: bool) -> Path:
