@@ -233,4 +233,5 @@ def test_markdown_names_the_weights_source():
     assert "re-training time" not in text and "(`--full`)" not in text
     card.weights.source = "kept"
     card.weights.artifact = "/runs_artifacts/tabular/trial_7"
-    assert "* weights: kept by the search (/runs_artifacts/tabular/trial_7)" in (card.to_markdown())
+    kept = card.to_markdown()
+    assert "* weights: kept by the search (/runs_artifacts/tabular/trial_7)" in kept
