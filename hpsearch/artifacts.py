@@ -23,13 +23,13 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch._version import __version__
+from hpsearch.atomic import atomic_dir, plain_permissions
 
 if TYPE_CHECKING:
     import keras
@@ -205,30 +205,16 @@ def keep_trained_model(trial: optuna.Trial, study_file: StudyFile, result: Train
 def save_atomically(model: keras.Model, target: Path, meta: dict[str, Any]) -> None:
     """Write ``model.keras`` and ``artifact.json`` into ``target`` all at once.
 
-    Everything goes to a temporary sibling folder that is renamed into place,
-    so a crash leaves either the old folder or the new one, never a mix.
+    Everything goes to a temporary sibling folder that is renamed into place
+    (:func:`hpsearch.atomic.atomic_dir`), so a crash leaves either the old folder
+    or the new one, never a mix. An existing ``target`` is replaced: a study of the
+    same name was deleted and made again.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        plain_permissions(tmp)
+    with atomic_dir(target, replace=True) as tmp:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             model.save(tmp / MODEL_FILE)
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-        if target.exists():  # a study of the same name was deleted and made again
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-
-
-def plain_permissions(folder: Path) -> None:
-    """Give a ``mkdtemp`` folder (0700) the permissions a plain ``mkdir`` would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
 
 
 def _drop_superseded(

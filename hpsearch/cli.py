@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,10 @@ from rich.table import Table
 
 from hpsearch._version import __version__
 from hpsearch.exceptions import HpsearchError
+
+if TYPE_CHECKING:
+    from hpsearch.config import StudyFile
+    from hpsearch.export import ExportResult
 
 app = typer.Typer(
     help="Hyperparameter search for Keras models: a YAML study file, real Keras trials "
@@ -242,65 +246,89 @@ def validate(
         from hpsearch.search import resolve_sampler_name
 
         sf = load_study_file(study, set_ or [], storage=storage)
-        cfg = sf.config
-        sampler = resolve_sampler_name(cfg.search, len(sf.objectives))
+        sampler = resolve_sampler_name(sf.config.search, len(sf.objectives))
         out.print(f"{study}: valid")
-        out.print(f"  study     {sf.name}  (storage {sf.storage})")
-        data = cfg.data
+        _print_setup(sf, sampler)
+        _print_space(sf)
+        _print_budget(sf)
+        _print_workers(sf)
+
+
+def _print_setup(sf: StudyFile, sampler: str) -> None:
+    """``validate``: the study, data, model, objective and search lines."""
+    cfg = sf.config
+    data = cfg.data
+    out.print(f"  study     {sf.name}  (storage {sf.storage})")
+    out.print(
+        f"  data      {data.name}"
+        + (f" from {data.path}" if data.path else "")
+        + (f", subset {data.subset}" if data.subset else "")
+        + f", validation {data.validation}, scale {data.scale}"
+    )
+    out.print(f"  model     {cfg.model.family}")
+    search = cfg.search
+    if search.engine == "sklearn":
+        out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
         out.print(
-            f"  data      {data.name}"
-            + (f" from {data.path}" if data.path else "")
-            + (f", subset {data.subset}" if data.subset else "")
-            + f", validation {data.validation}, scale {data.scale}"
+            f"  search    scikit-learn {search.method}, cv {search.cv}, "
+            f"refit {search.refit}, seed {search.seed}"
         )
-        out.print(f"  model     {cfg.model.family}")
-        search = cfg.search
-        if search.engine == "sklearn":
-            out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
-            out.print(
-                f"  search    scikit-learn {search.method}, cv {search.cv}, "
-                f"refit {search.refit}, seed {search.seed}"
-            )
-        else:
-            out.print(
-                "  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives)
-            )
-            out.print(f"  search    sampler {sampler}, pruner {search.pruner}, seed {search.seed}")
-        table = Table("parameter", "values", box=None, padding=(0, 2))
-        for name, text in sf.space.describe():
-            table.add_row(name, text)
-        out.print(table)
-        grid = sf.space.grid_size()
-        out.print(f"  grid size     {grid if grid is not None else 'infinite (continuous ranges)'}")
-        n = sf.n_trials
-        epochs = sf.max_epochs
-        unit = "candidates" if search.engine == "sklearn" else "trials"
-        budget = f"{n} {unit}" if n else "no trial limit"
-        if search.timeout:
-            budget += f", timeout {search.timeout:g}s"
-        out.print(f"  budget        {budget}")
-        if search.engine == "sklearn":
-            fits = (n or 0) * search.cv + int(search.refit)
-            out.print(
-                f"  max epochs    {fits * epochs} ({n} candidates x {search.cv} folds"
-                + (" + 1 refit" if search.refit else "")
-                + f" x up to {epochs} epochs"
-                + ("; halving searches train fewer" if search.method.startswith("halving") else "")
-                + ")"
-            )
-        elif n:
-            out.print(f"  max epochs    {n * epochs} ({n} trials x up to {epochs} epochs)")
-        else:
-            out.print(f"  max epochs    up to {epochs} per trial, until the timeout")
-        if search.enqueue:
-            out.print(f"  first trials  {len(search.enqueue)} enqueued")
-        w = cfg.workers
-        if search.engine == "optuna":
-            out.print(
-                f"  workers       {w.count}, recycled every {w.recycle_after} trials, heartbeat "
-                f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
-                + (", per-epoch checkpoints" if w.checkpoints else "")
-            )
+    else:
+        out.print("  objective " + ", ".join(f"{o.direction} {o.metric}" for o in sf.objectives))
+        out.print(f"  search    sampler {sampler}, pruner {search.pruner}, seed {search.seed}")
+
+
+def _print_space(sf: StudyFile) -> None:
+    """``validate``: the parameters and their values, and the grid size."""
+    table = Table("parameter", "values", box=None, padding=(0, 2))
+    for name, text in sf.space.describe():
+        table.add_row(name, text)
+    out.print(table)
+    grid = sf.space.grid_size()
+    out.print(f"  grid size     {grid if grid is not None else 'infinite (continuous ranges)'}")
+
+
+def _print_budget(sf: StudyFile) -> None:
+    """``validate``: the budget, the most epochs it can train and the enqueued trials."""
+    search = sf.config.search
+    n = sf.n_trials
+    epochs = sf.max_epochs
+    unit = "candidates" if search.engine == "sklearn" else "trials"
+    budget = f"{n} {unit}" if n else "no trial limit"
+    if search.timeout:
+        budget += f", timeout {search.timeout:g}s"
+    out.print(f"  budget        {budget}")
+    out.print(f"  max epochs    {_max_epochs(sf, n, epochs)}")
+    if search.enqueue:
+        out.print(f"  first trials  {len(search.enqueue)} enqueued")
+
+
+def _max_epochs(sf: StudyFile, n: int | None, epochs: int) -> str:
+    """The most epochs ``n`` trials (or candidates) train, and how that is counted."""
+    search = sf.config.search
+    if search.engine == "sklearn":
+        fits = (n or 0) * search.cv + int(search.refit)
+        return (
+            f"{fits * epochs} ({n} candidates x {search.cv} folds"
+            + (" + 1 refit" if search.refit else "")
+            + f" x up to {epochs} epochs"
+            + ("; halving searches train fewer" if search.method.startswith("halving") else "")
+            + ")"
+        )
+    if n:
+        return f"{n * epochs} ({n} trials x up to {epochs} epochs)"
+    return f"up to {epochs} per trial, until the timeout"
+
+
+def _print_workers(sf: StudyFile) -> None:
+    """``validate``: the worker settings (Optuna engine only)."""
+    w = sf.config.workers
+    if sf.config.search.engine == "optuna":
+        out.print(
+            f"  workers       {w.count}, recycled every {w.recycle_after} trials, heartbeat "
+            f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
+            + (", per-epoch checkpoints" if w.checkpoints else "")
+        )
 
 
 # metrics worth showing next to the params (Optuna engine, then scikit-learn engine)
@@ -475,23 +503,28 @@ def export(
             force=force,
             on_message=lambda text: err.print(text, markup=False),
         )
-        card = result.card
-        metric = card["study"]["objectives"][0]["metric"]
-        value = card["trial"]["values"].get(metric)
-        how = {"kept": "kept weights", "retrained": "re-trained", "retrained_full": "re-trained"}
-        test = card["test"]
-        val_text = f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}=?"
-        out.print(
-            f"exported trial {result.trial} of {card['study']['name']!r} "
-            f"({how[card['weights']['source']]}"
-            + (", train+validation" if card["weights"]["source"] == "retrained_full" else "")
-            + f") to {result.out}"
-        )
-        out.print(
-            f"  validation {val_text} (search)   test accuracy={test['accuracy']:.4f} "
-            f"loss={test['loss']:.4f} ({test['samples']} samples)"
-        )
-        out.print(f"  files: {', '.join(result.files)}")
+        _print_export(result)
+
+
+def _print_export(result: ExportResult) -> None:
+    """``export``: what was exported where, its validation and test scores, the files."""
+    card = result.card
+    metric = card.primary_metric
+    value = card.trial.values.get(metric)
+    how = {"kept": "kept weights", "retrained": "re-trained", "retrained_full": "re-trained"}
+    test = card.test
+    val_text = f"{metric}={value:.4f}" if isinstance(value, float) else f"{metric}=?"
+    out.print(
+        f"exported trial {result.trial} of {card.study.name!r} "
+        f"({how[card.weights.source]}"
+        + (", train+validation" if card.retrained_full else "")
+        + f") to {result.out}"
+    )
+    out.print(
+        f"  validation {val_text} (search)   test accuracy={test.accuracy:.4f} "
+        f"loss={test.loss:.4f} ({test.samples} samples)"
+    )
+    out.print(f"  files: {', '.join(result.files)}")
 
 
 @app.command()

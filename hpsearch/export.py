@@ -26,13 +26,9 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import importlib.util
-import json
-import os
 import platform
 import re
 import shlex
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +39,22 @@ import numpy as np
 import yaml
 
 from hpsearch._version import __version__
+from hpsearch.atomic import DestinationExists, atomic_dir
+from hpsearch.card import (
+    FORMAT_VERSION,
+    DataInfo,
+    InputSpec,
+    Measurement,
+    ModelCard,
+    ModelInfo,
+    Objective,
+    Reproduce,
+    StudyInfo,
+    TrialInfo,
+    Validation,
+    WeightsInfo,
+    jsonable,
+)
 from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:
@@ -80,13 +92,13 @@ class ExportResult:
     Attributes:
         out: the export folder.
         trial: the exported trial's number.
-        card: the model card (the content of ``model_card.json``).
+        card: the model card (written as ``model_card.json`` and ``model_card.md``).
         files: the files and folders written, relative to ``out``.
     """
 
     out: Path
     trial: int
-    card: dict[str, Any]
+    card: ModelCard
     files: list[str] = field(default_factory=list)
 
 
@@ -287,7 +299,7 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     return model
 
 
-def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str, Any], np.ndarray]:
+def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurement, np.ndarray]:
     """Accuracy, loss and the predicted probabilities of ``model`` on ``(x, y)``.
 
     Accuracy is the exact share of correct predictions (Keras reports it in float32);
@@ -305,12 +317,8 @@ def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[dict[str
         loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
     except (ValueError, TypeError, KeyError):
         loss = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
-    return {
-        "accuracy": correct / len(y),
-        "correct": correct,
-        "samples": int(len(y)),
-        "loss": loss,
-    }, probs
+    measured = Measurement(accuracy=correct / len(y), correct=correct, samples=len(y), loss=loss)
+    return measured, probs
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
@@ -350,32 +358,100 @@ def export_trial(
 
     Example:
         >>> result = export_trial("studies/quickstart.yaml", out="exports/qs")
-        >>> result.card["test"]["accuracy"]
+        >>> result.card.test.accuracy
         0.9694
     """
-    from hpsearch.results import _target, open_study, study_file_of
-
-    note = on_message or (lambda _msg: None)
     fmts = parse_formats(formats)
     if "onnx" in fmts:
         check_onnx()
+    job = _prepare(
+        study,
+        storage,
+        trial,
+        out,
+        fmts,
+        full=full,
+        retrain=retrain,
+        force=force,
+        note=on_message or (lambda _msg: None),
+    )
+    built = _build(job)
+    card = _card(job, built)
+    files = _write(job, built, card)
+    return ExportResult(job.out_dir, job.trial.number, card, files)
+
+
+@dataclass
+class _Job:
+    """One export: the trial, where it goes and how."""
+
+    study: optuna.Study
+    trial: optuna.trial.FrozenTrial
+    study_file: StudyFile
+    storage_url: str
+    out_dir: Path
+    fmts: list[str]
+    full: bool
+    retrain: bool
+    force: bool
+    note: Callable[[str], None]
+
+
+def _prepare(
+    study: str | Path,
+    storage: str | None,
+    number: int | None,
+    out: str | Path | None,
+    fmts: list[str],
+    *,
+    full: bool,
+    retrain: bool,
+    force: bool,
+    note: Callable[[str], None],
+) -> _Job:
+    """Open the study, pick the trial and check the output folder."""
+    from hpsearch.results import _target, open_study, study_file_of
+
     opened = open_study(study, storage)
     _, storage_url = _target(study, storage)
-    frozen = _pick_trial(opened, trial)
+    frozen = _pick_trial(opened, number)
+    out_dir = _out_dir(out, opened.study_name, frozen.number, force=force)
+    return _Job(
+        study=opened,
+        trial=frozen,
+        study_file=study_file_of(opened),
+        storage_url=storage_url,
+        out_dir=out_dir,
+        fmts=fmts,
+        full=full,
+        retrain=retrain,
+        force=force,
+        note=note,
+    )
+
+
+def _out_dir(out: str | Path | None, study_name: str, number: int, *, force: bool) -> Path:
+    """``out``, or ``exports/<study>-trial<N>``; refused if it exists (without ``force``)."""
     out_dir = (
         Path(out)
         if out is not None
-        else Path("exports") / (f"{_safe_name(opened.study_name)}-trial{frozen.number}")
+        else Path("exports") / f"{_safe_name(study_name)}-trial{number}"
     )
     if out_dir.exists() and not force:
         raise HpsearchError(f"{out_dir} already exists; use --force to replace it")
     if out_dir.exists() and not out_dir.is_dir():
         raise HpsearchError(f"{out_dir} exists and is not a folder")
-    study_file = study_file_of(opened)
-    built = _build(opened, frozen, study_file, storage_url, full=full, retrain=retrain, note=note)
-    card = _card(opened, frozen, study_file, storage_url, built, out_dir, fmts, full=full)
-    files = _write(out_dir, built, card, fmts, force=force)
-    return ExportResult(out_dir, frozen.number, card, files)
+    return out_dir
+
+
+@dataclass
+class _Network:
+    """The trained network and where its weights come from."""
+
+    inner: keras.Model
+    artifact: Path | None
+    epochs: int
+    retrain_seconds: float | None
 
 
 @dataclass
@@ -391,82 +467,98 @@ class _Built:
     seed: int
     epochs: int
     retrain_seconds: float | None
-    validation: dict[str, float]
-    test: dict[str, float]
+    validation: Measurement
+    test: Measurement
     test_probs: np.ndarray
     x_test: np.ndarray
 
 
-def _build(
-    study: optuna.Study,
-    trial: optuna.trial.FrozenTrial,
-    study_file: StudyFile,
-    storage_url: str,
-    *,
-    full: bool,
-    retrain: bool,
-    note: Callable[[str], None],
-) -> _Built:
-    from hpsearch.artifacts import find_artifact
+def _build(job: _Job) -> _Built:
+    """Get the trial's network (kept or re-trained), wrap it and measure it."""
     from hpsearch.config._loader import add_search_paths
-    from hpsearch.data import load_dataset
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()
-    import keras
-
-    cfg = study_file.config
+    study_file, trial = job.study_file, job.trial
     add_search_paths(study_file.base_dir)
     params = study_file.space.params_from_optuna(trial.params)
-    seed = int(trial.user_attrs.get("seed", (cfg.search.seed or 0) + trial.number))
-    dataset = load_dataset(cfg.data, study_file.base_dir)
-    stored = study.user_attrs.get("hpsearch", {}).get("data", {}).get("fingerprint")
-    if stored and stored != dataset.fingerprint:
-        note(
-            f"warning: the training data differ from the search's (fingerprint "
-            f"{dataset.fingerprint}, search {stored}): has the data file changed?"
-        )
-    artifact = (
-        None if (retrain or full) else find_artifact(study, trial, storage_url, cfg.export.dir)
+    seed = int(trial.user_attrs.get("seed", (study_file.config.search.seed or 0) + trial.number))
+    dataset = _dataset(job)
+    network = _network(job, params, dataset, seed)
+    source = (
+        "kept" if network.artifact is not None else ("retrained_full" if job.full else "retrained")
     )
-    inner: keras.Model | None = None
-    if artifact is not None:
-        from hpsearch.artifacts import MODEL_FILE as ARTIFACT_MODEL
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                inner = keras.models.load_model(artifact / ARTIFACT_MODEL, compile=False)
-        except Exception as exc:
-            note(f"the kept weights of trial {trial.number} do not load ({exc}); re-training")
-            artifact = None
-    retrain_seconds = None
-    epochs = int(trial.user_attrs.get("epochs_run") or params.get("epochs", 0))
-    if inner is None:
-        inner, epochs, retrain_seconds = _retrain(
-            trial, study_file, params, dataset, seed, full=full, note=note
-        )
-    source = "kept" if artifact is not None else ("retrained_full" if full else "retrained")
-    model = _wrap(inner, dataset, params)
-    validation, _ = _measure(_bare(inner), dataset.x_val, dataset.y_val)
-    x_test = raw_test_inputs(cfg.data, study_file.base_dir, dataset)
+    model = _wrap(network.inner, dataset, params)
+    validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
+    x_test = raw_test_inputs(study_file.config.data, study_file.base_dir, dataset)
     # what a user gets from model.keras after load_model
     test, probs = _measure(model, x_test, dataset.y_test)
     return _Built(
-        model,
-        inner,
-        dataset,
-        params,
-        source,
-        artifact,
-        seed,
-        epochs,
-        retrain_seconds,
-        validation,
-        test,
-        probs,
-        x_test,
+        model=model,
+        inner=network.inner,
+        dataset=dataset,
+        params=params,
+        source=source,
+        artifact=network.artifact,
+        seed=seed,
+        epochs=network.epochs,
+        retrain_seconds=network.retrain_seconds,
+        validation=validation,
+        test=test,
+        test_probs=probs,
+        x_test=x_test,
     )
+
+
+def _dataset(job: _Job) -> Dataset:
+    """The study's data set, with a warning if it differs from the search's."""
+    from hpsearch.data import load_dataset
+
+    dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir)
+    stored = job.study.user_attrs.get("hpsearch", {}).get("data", {}).get("fingerprint")
+    if stored and stored != dataset.fingerprint:
+        job.note(
+            f"warning: the training data differ from the search's (fingerprint "
+            f"{dataset.fingerprint}, search {stored}): has the data file changed?"
+        )
+    return dataset
+
+
+def _network(job: _Job, params: dict[str, Any], dataset: Dataset, seed: int) -> _Network:
+    """The kept weights if there are any that load (and no re-training was asked for),
+    else the trial re-trained from its params and seed."""
+    from hpsearch.artifacts import find_artifact
+
+    trial = job.trial
+    artifact = (
+        None
+        if (job.retrain or job.full)
+        else find_artifact(job.study, trial, job.storage_url, job.study_file.config.export.dir)
+    )
+    inner = _load_kept(artifact, trial.number, job.note) if artifact is not None else None
+    if inner is not None:
+        epochs = int(trial.user_attrs.get("epochs_run") or params.get("epochs", 0))
+        return _Network(inner, artifact, epochs, None)
+    inner, epochs, seconds = _retrain(
+        trial, job.study_file, params, dataset, seed, full=job.full, note=job.note
+    )
+    return _Network(inner, None, epochs, seconds)
+
+
+def _load_kept(artifact: Path, number: int, note: Callable[[str], None]) -> keras.Model | None:
+    """The network kept in ``artifact``, or None (with a note) if it does not load."""
+    import keras
+
+    from hpsearch.artifacts import MODEL_FILE as ARTIFACT_MODEL
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model: keras.Model = keras.models.load_model(artifact / ARTIFACT_MODEL, compile=False)
+            return model
+    except Exception as exc:
+        note(f"the kept weights of trial {number} do not load ({exc}); re-training")
+        return None
 
 
 def _best_epoch(
@@ -554,128 +646,141 @@ def _summary(model: keras.Model) -> str:
     return "\n".join(lines).strip()
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+def _card(job: _Job, built: _Built) -> ModelCard:
+    """The model card (its ``files`` and ``checks`` are filled in as files are written)."""
+    return ModelCard(
+        format_version=FORMAT_VERSION,
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        study=_study_info(job),
+        trial=_trial_info(job, built),
+        weights=_weights_info(job, built),
+        model=_model_info(built),
+        data=_data_info(job, built),
+        validation=Validation(search=_val_metrics(job.trial), export=built.validation),
+        test=built.test,
+        files={},
+        checks={},
+        versions=_versions(job.fmts),
+        reproduce=_reproduce(job),
+        config=jsonable(_study_config(job.study, job.study_file)),
+    )
 
 
-def _card(
-    study: optuna.Study,
-    trial: optuna.trial.FrozenTrial,
-    study_file: StudyFile,
-    storage_url: str,
-    built: _Built,
-    out_dir: Path,
-    fmts: Sequence[str],
-    *,
-    full: bool,
-) -> dict[str, Any]:
-    meta = study.user_attrs.get("hpsearch", {})
-    cfg = study_file.config
-    ds = built.dataset
-    objectives = [o.metric for o in study_file.objectives]
-    skip = {"history", "traceback", "seed", "artifact", "epochs_run", "train_seconds", "params"}
-    metrics = {
-        k: v for k, v in trial.user_attrs.items() if k not in skip and isinstance(v, int | float)
+def _search_meta(study: optuna.Study) -> dict[str, Any]:
+    """What hpsearch recorded on the study (engine, source, data fingerprint)."""
+    meta: dict[str, Any] = study.user_attrs.get("hpsearch", {})
+    return meta
+
+
+def _study_info(job: _Job) -> StudyInfo:
+    meta = _search_meta(job.study)
+    return StudyInfo(
+        name=job.study.study_name,
+        storage=job.storage_url,
+        engine=meta.get("engine", "optuna"),
+        source=meta.get("source"),
+        objectives=[Objective(o.metric, o.direction) for o in job.study_file.objectives],
+        family=job.study_file.config.model.family,
+    )
+
+
+_NOT_METRICS = {"history", "traceback", "seed", "artifact", "epochs_run", "train_seconds", "params"}
+
+
+def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """The trial's numeric user attributes, but for bookkeeping ones."""
+    return {
+        k: v
+        for k, v in trial.user_attrs.items()
+        if k not in _NOT_METRICS and isinstance(v, int | float)
     }
-    val_metrics = {k: v for k, v in metrics.items() if k.startswith("val_")}
-    repro = [
+
+
+def _val_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    return {k: v for k, v in _trial_metrics(trial).items() if k.startswith("val_")}
+
+
+def _trial_info(job: _Job, built: _Built) -> TrialInfo:
+    trial = job.trial
+    objectives = [o.metric for o in job.study_file.objectives]
+    return TrialInfo(
+        number=trial.number,
+        values=dict(zip(objectives, trial.values or [], strict=False)),
+        params=jsonable(built.params),
+        optuna_params=jsonable(dict(trial.params)),
+        seed=built.seed,
+        metrics=_trial_metrics(trial),
+        epochs_run=trial.user_attrs.get("epochs_run"),
+        train_seconds=trial.user_attrs.get("train_seconds"),
+        started=trial.datetime_start.isoformat() if trial.datetime_start else None,
+    )
+
+
+def _weights_info(job: _Job, built: _Built) -> WeightsInfo:
+    seconds = built.retrain_seconds
+    return WeightsInfo(
+        source=built.source,
+        artifact=str(built.artifact) if built.artifact else None,
+        epochs=built.epochs,
+        retrain_seconds=round(seconds, 3) if seconds is not None else None,
+        trained_on="train+validation" if job.full else "train",
+    )
+
+
+def _model_info(built: _Built) -> ModelInfo:
+    model, ds = built.model, built.dataset
+    return ModelInfo(
+        name=model.name,
+        parameters=int(model.count_params()),
+        trainable_parameters=int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
+        input=InputSpec(name="inputs", shape=jsonable(list(ds.input_shape)), dtype="float32"),
+        output=f"softmax probabilities over the {ds.num_classes} classes",
+        training_only_layers=_training_only(built.inner),
+        summary=_summary(model),
+    )
+
+
+def _data_info(job: _Job, built: _Built) -> DataInfo:
+    data, ds = job.study_file.config.data, built.dataset
+    return DataInfo(
+        name=data.name,
+        path=data.path,
+        subset=data.subset,
+        label_column=data.label_column if data.name == "csv" else None,
+        split_seed=data.seed,
+        train=int(len(ds.x_train)) + (int(len(ds.x_val)) if job.full else 0),
+        validation=int(len(ds.x_val)),
+        test=int(len(ds.x_test)),
+        input_shape=jsonable(list(ds.input_shape)),
+        raw_dtype=str(built.x_test.dtype),
+        class_names=jsonable(ds.class_names),
+        scaling=jsonable(dict(ds.scaling)),
+        preprocessing=_describe_scaling(ds.scaling),
+        fingerprint=ds.fingerprint,
+        fingerprint_of_search=_search_meta(job.study).get("data", {}).get("fingerprint"),
+    )
+
+
+def _reproduce(job: _Job) -> Reproduce:
+    """The commands that re-train this trial and export it again, or run the search again."""
+    export = [
         "hpsearch",
         "export",
-        study.study_name,
+        job.study.study_name,
         "--storage",
-        storage_url,
+        job.storage_url,
         "--trial",
-        str(trial.number),
+        str(job.trial.number),
         "--retrain",
         "--format",
-        ",".join(fmts),
+        ",".join(job.fmts),
         "--out",
-        f"{out_dir}-retrained",
+        f"{job.out_dir}-retrained",
     ]
-    if full:
-        repro.append("--full")
-    source = meta.get("source")
-    search_cmd = shlex.join(["hpsearch", "run", STUDY_FILE, "--storage", "sqlite:///reproduce.db"])
-    model = built.model
-    return _jsonable(
-        {
-            "format_version": 1,
-            "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "study": {
-                "name": study.study_name,
-                "storage": storage_url,
-                "engine": meta.get("engine", "optuna"),
-                "source": source,
-                "objectives": [
-                    {"metric": o.metric, "direction": o.direction} for o in study_file.objectives
-                ],
-                "family": cfg.model.family,
-            },
-            "trial": {
-                "number": trial.number,
-                "values": dict(zip(objectives, trial.values or [], strict=False)),
-                "params": built.params,
-                "optuna_params": dict(trial.params),
-                "seed": built.seed,
-                "metrics": metrics,
-                "epochs_run": trial.user_attrs.get("epochs_run"),
-                "train_seconds": trial.user_attrs.get("train_seconds"),
-                "started": trial.datetime_start.isoformat() if trial.datetime_start else None,
-            },
-            "weights": {
-                "source": built.source,
-                "artifact": str(built.artifact) if built.artifact else None,
-                "epochs": built.epochs,
-                "retrain_seconds": (
-                    round(built.retrain_seconds, 3) if built.retrain_seconds is not None else None
-                ),
-                "trained_on": "train+validation" if full else "train",
-            },
-            "model": {
-                "name": model.name,
-                "parameters": int(model.count_params()),
-                "trainable_parameters": int(
-                    sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-                ),
-                "input": {"name": "inputs", "shape": list(ds.input_shape), "dtype": "float32"},
-                "output": f"softmax probabilities over the {ds.num_classes} classes",
-                "training_only_layers": _training_only(built.inner),
-                "summary": _summary(model),
-            },
-            "data": {
-                "name": cfg.data.name,
-                "path": cfg.data.path,
-                "subset": cfg.data.subset,
-                "label_column": cfg.data.label_column if cfg.data.name == "csv" else None,
-                "split_seed": cfg.data.seed,
-                "train": int(len(ds.x_train)) + (int(len(ds.x_val)) if full else 0),
-                "validation": int(len(ds.x_val)),
-                "test": int(len(ds.x_test)),
-                "input_shape": list(ds.input_shape),
-                "raw_dtype": str(built.x_test.dtype),
-                "class_names": ds.class_names,
-                "scaling": dict(ds.scaling),
-                "preprocessing": _describe_scaling(ds.scaling),
-                "fingerprint": ds.fingerprint,
-                "fingerprint_of_search": meta.get("data", {}).get("fingerprint"),
-            },
-            "validation": {"search": val_metrics, "export": built.validation},
-            "test": built.test,
-            "files": {},
-            "checks": {},
-            "versions": _versions(fmts),
-            "reproduce": {"export": shlex.join(repro), "search": search_cmd},
-            "config": _study_config(study, study_file),
-        }
-    )
+    if job.full:
+        export.append("--full")
+    search = ["hpsearch", "run", STUDY_FILE, "--storage", "sqlite:///reproduce.db"]
+    return Reproduce(export=shlex.join(export), search=shlex.join(search))
 
 
 def _study_config(study: optuna.Study, study_file: StudyFile) -> dict[str, Any]:
@@ -694,223 +799,95 @@ def _study_config(study: optuna.Study, study_file: StudyFile) -> dict[str, Any]:
     return config
 
 
-def _markdown(card: dict[str, Any]) -> str:
-    s, t, w, m, d = card["study"], card["trial"], card["weights"], card["model"], card["data"]
-    test, val = card["test"], card["validation"]
-
-    def num(v: Any) -> str:
-        return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-    weights = {
-        "kept": f"kept by the search ({w['artifact']})",
-        "retrained": f"re-trained at export from the stored params with seed {t['seed']}",
-        "retrained_full": (
-            f"re-trained at export on train+validation for {w['epochs']} epochs, seed {t['seed']}"
-        ),
-    }[w["source"]]
-    lines = [
-        f"# Model card: {s['name']}, trial {t['number']}",
-        "",
-        f"A `{s['family']}` classifier found by hpsearch's {s['engine']} search "
-        f"({', '.join(o['direction'] + ' ' + o['metric'] for o in s['objectives'])}).",
-        "",
-        "## Results",
-        "",
-        "| split | samples | accuracy | loss |",
-        "| --- | --- | --- | --- |",
-        f"| validation (search) | {d['validation']} | "
-        f"{num(val['search'].get('val_accuracy', '—'))} | "
-        f"{num(val['search'].get('val_loss', '—'))} |",
-        f"| validation (exported weights) | {d['validation']} | "
-        f"{num(val['export']['accuracy'])} | {num(val['export']['loss'])} |",
-        f"| **test** (measured at export) | {test['samples']} | **{num(test['accuracy'])}** | "
-        f"{num(test['loss'])} |",
-        "",
-        "The test split is used here only, never for selection."
-        + (
-            " Validation data were part of the training (`--full`)."
-            if w["source"] == "retrained_full"
-            else ""
-        ),
-        "",
-        "## Use",
-        "",
-        "```python",
-        "import keras",
-        'model = keras.models.load_model("model.keras")',
-        "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model",
-        "```",
-        "",
-        f"Input: `{m['input']['shape']}` raw values as in the data set (`{d['raw_dtype']}`); "
-        f"{d['preprocessing']}. Output: {m['output']}.",
-        f"Classes: {', '.join(str(c) for c in d['class_names'])}.",
-        "",
-        "Or: `hpsearch predict DIR INPUT` (`.npz`, `.npy`, CSV or PNG images).",
-        "",
-        "## Files",
-        "",
-        *[f"* `{name}`: {what}" for name, what in card["files"].items()],
-        "",
-        "## Training",
-        "",
-        f"* weights: {weights}",
-        f"* seed: {t['seed']}; epochs: {w['epochs']}; search training time: "
-        f"{num(t['train_seconds'])} s"
-        + (f"; re-training time: {num(w['retrain_seconds'])} s" if w["retrain_seconds"] else ""),
-        f"* parameters: {m['parameters']:,} ({m['trainable_parameters']:,} trainable)",
-        *(
-            [
-                "* data augmentation in training ("
-                + ", ".join(f"`{n}`" for n in m["training_only_layers"])
-                + "): inactive in the exported model, which runs in inference mode"
-            ]
-            if m.get("training_only_layers")
-            else []
-        ),
-        "",
-        "| parameter | value |",
-        "| --- | --- |",
-        *[f"| {k} | {num(v)} |" for k, v in t["params"].items()],
-        "",
-        "## Data",
-        "",
-        f"* data set: {d['name']}"
-        + (f" from `{d['path']}`" if d["path"] else "")
-        + (f", subset {d['subset']}" if d["subset"] else "")
-        + f"; split seed {d['split_seed']}",
-        f"* samples: {d['train']} train, {d['validation']} validation, {d['test']} test",
-        "* scaling: "
-        + (
-            f"divide by {num(d['scaling']['value'])}"
-            if "value" in d["scaling"]
-            else str(d["scaling"].get("kind"))
-        ),
-        f"* training data fingerprint (sha256 of the train and validation arrays): "
-        f"`{d['fingerprint']}`"
-        + (
-            ""
-            if d["fingerprint_of_search"] in (None, d["fingerprint"])
-            else f" (**differs** from the search's `{d['fingerprint_of_search']}`)"
-        ),
-        "",
-        "## Architecture",
-        "",
-        "```text",
-        m["summary"],
-        "```",
-        "",
-        "## Reproduce",
-        "",
-        "```bash",
-        "# re-train this model from the stored params and seed, and export it again:",
-        card["reproduce"]["export"],
-        "# or run the whole search again (same seeds: the same trials in one worker):",
-        card["reproduce"]["search"],
-        "```",
-        "",
-        "## Versions",
-        "",
-        ", ".join(f"{k} {v}" for k, v in card["versions"].items()),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 # ------------------------------------------------------------------ files
-def _write(
-    out_dir: Path, built: _Built, card: dict[str, Any], fmts: Sequence[str], *, force: bool
-) -> list[str]:
+def _write(job: _Job, built: _Built, card: ModelCard) -> list[str]:
     """Write everything into a temporary sibling folder, then rename it to ``out_dir``."""
-    from hpsearch.artifacts import plain_permissions
-
-    parent = out_dir.parent
-    created = [p for p in (parent, *parent.parents) if not p.exists()]
-    parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
     try:
-        plain_permissions(tmp)
-        files = _write_formats(tmp, built, card, fmts)
-        card["files"][STUDY_FILE] = "the study configuration searched (hpsearch run study.yaml)"
-        (tmp / CARD_JSON).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
-        (tmp / CARD_MD).write_text(_markdown(card), encoding="utf-8")
-        (tmp / STUDY_FILE).write_text(
-            "# The study configuration this model was searched with (from the storage)\n"
-            + yaml.safe_dump(card["config"], sort_keys=False),
-            encoding="utf-8",
-        )
-        files += [CARD_MD, CARD_JSON, STUDY_FILE]
-        _replace(tmp, out_dir, force=force)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        for folder in created:  # the folders made for this export, innermost first
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    return files
+        with atomic_dir(job.out_dir, replace=job.force) as tmp:
+            files = _write_formats(tmp, built, card, job.fmts)
+            return files + _write_card(tmp, card)
+    except DestinationExists:  # appeared while we worked
+        raise HpsearchError(f"{job.out_dir} already exists; use --force to replace it") from None
 
 
-def _write_formats(
-    tmp: Path, built: _Built, card: dict[str, Any], fmts: Sequence[str]
-) -> list[str]:
-    model = built.model
+def _write_card(tmp: Path, card: ModelCard) -> list[str]:
+    """``model_card.md``, ``model_card.json`` and the ``study.yaml`` searched."""
+    card.files[STUDY_FILE] = "the study configuration searched (hpsearch run study.yaml)"
+    (tmp / CARD_JSON).write_text(card.to_json(), encoding="utf-8")
+    (tmp / CARD_MD).write_text(card.to_markdown(), encoding="utf-8")
+    (tmp / STUDY_FILE).write_text(
+        "# The study configuration this model was searched with (from the storage)\n"
+        + yaml.safe_dump(card.config, sort_keys=False),
+        encoding="utf-8",
+    )
+    return [CARD_MD, CARD_JSON, STUDY_FILE]
+
+
+def _write_formats(tmp: Path, built: _Built, card: ModelCard, fmts: Sequence[str]) -> list[str]:
+    """The model in each format asked for; SavedModel and ONNX are checked against Keras."""
     sample = built.x_test[:256].astype("float32")
     expected = built.test_probs[:256]
     files: list[str] = []
     if "keras" in fmts:
-        # a built optimizer saves all its (zero) variables, so load_model does not warn
-        # "Skipping variable loading for optimizer"
-        with contextlib.suppress(Exception):
-            model.optimizer.build(model.trainable_variables)
-        model.save(tmp / MODEL_FILE)
-        files.append(MODEL_FILE)
-        card["files"][MODEL_FILE] = "Keras 3 model: keras.models.load_model, compiled"
+        files.append(_write_keras(tmp, built.model, card))
     if "savedmodel" in fmts:
-        import tensorflow as tf
-
-        model.export(tmp / SAVED_MODEL_DIR, format="tf_saved_model", verbose=False)
-        # keep a reference: a temporary loaded object frees the variables serve() needs
-        loaded = tf.saved_model.load(str(tmp / SAVED_MODEL_DIR))
-        served = loaded.serve(sample).numpy()
-        card["checks"]["savedmodel_max_abs_diff"] = float(np.max(np.abs(served - expected)))
-        files.append(SAVED_MODEL_DIR + "/")
-        card["files"][SAVED_MODEL_DIR + "/"] = (
-            "TensorFlow SavedModel: tf.saved_model.load(dir).serve(x), or TF Serving"
-        )
+        files.append(_write_savedmodel(tmp, built.model, card, sample, expected))
     if "onnx" in fmts:
-        import onnxruntime
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                model.export(tmp / ONNX_FILE, format="onnx", verbose=False)
-            session = onnxruntime.InferenceSession(
-                str(tmp / ONNX_FILE), providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # a layer tf2onnx or onnxruntime does not support
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise HpsearchError(
-                f"ONNX export failed ({type(exc).__name__}: {reason}); nothing was written. "
-                "Export the other formats with --format keras,savedmodel"
-            ) from None
-        name = session.get_inputs()[0].name
-        got = session.run(None, {name: sample})[0]
-        card["checks"]["onnx_max_abs_diff"] = float(np.max(np.abs(got - expected)))
-        files.append(ONNX_FILE)
-        card["files"][ONNX_FILE] = f"ONNX model for onnxruntime (input {name!r})"
+        files.append(_write_onnx(tmp, built.model, card, sample, expected))
     return files
 
 
-def _replace(tmp: Path, out_dir: Path, *, force: bool) -> None:
-    if not out_dir.exists():
-        os.replace(tmp, out_dir)
-        return
-    if not force:  # appeared while we worked
-        raise HpsearchError(f"{out_dir} already exists; use --force to replace it")
-    old = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.old")
-    os.replace(out_dir, old)
+def _write_keras(tmp: Path, model: keras.Model, card: ModelCard) -> str:
+    # a built optimizer saves all its (zero) variables, so load_model does not warn
+    # "Skipping variable loading for optimizer"
+    with contextlib.suppress(Exception):
+        model.optimizer.build(model.trainable_variables)
+    model.save(tmp / MODEL_FILE)
+    card.files[MODEL_FILE] = "Keras 3 model: keras.models.load_model, compiled"
+    return MODEL_FILE
+
+
+def _write_savedmodel(
+    tmp: Path, model: keras.Model, card: ModelCard, sample: np.ndarray, expected: np.ndarray
+) -> str:
+    import tensorflow as tf
+
+    model.export(tmp / SAVED_MODEL_DIR, format="tf_saved_model", verbose=False)
+    # keep a reference: a temporary loaded object frees the variables serve() needs
+    loaded = tf.saved_model.load(str(tmp / SAVED_MODEL_DIR))
+    served = loaded.serve(sample).numpy()
+    card.checks["savedmodel_max_abs_diff"] = float(np.max(np.abs(served - expected)))
+    card.files[SAVED_MODEL_DIR + "/"] = (
+        "TensorFlow SavedModel: tf.saved_model.load(dir).serve(x), or TF Serving"
+    )
+    return SAVED_MODEL_DIR + "/"
+
+
+def _write_onnx(
+    tmp: Path, model: keras.Model, card: ModelCard, sample: np.ndarray, expected: np.ndarray
+) -> str:
+    session = _onnx_session(tmp, model)
+    name = session.get_inputs()[0].name
+    got = session.run(None, {name: sample})[0]
+    card.checks["onnx_max_abs_diff"] = float(np.max(np.abs(got - expected)))
+    card.files[ONNX_FILE] = f"ONNX model for onnxruntime (input {name!r})"
+    return ONNX_FILE
+
+
+def _onnx_session(tmp: Path, model: keras.Model) -> Any:
+    """Export ``model.onnx`` and open it in onnxruntime (a one-line error if either fails)."""
+    import onnxruntime
+
     try:
-        os.replace(tmp, out_dir)
-    except BaseException:
-        os.replace(old, out_dir)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.export(tmp / ONNX_FILE, format="onnx", verbose=False)
+        return onnxruntime.InferenceSession(
+            str(tmp / ONNX_FILE), providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # a layer tf2onnx or onnxruntime does not support
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise HpsearchError(
+            f"ONNX export failed ({type(exc).__name__}: {reason}); nothing was written. "
+            "Export the other formats with --format keras,savedmodel"
+        ) from None

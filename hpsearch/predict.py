@@ -10,17 +10,18 @@ reshaped to the model's input shape, a missing channel axis is added.
 from __future__ import annotations
 
 import csv
-import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from hpsearch.card import CardError, ModelCard
 from hpsearch.exceptions import HpsearchError
 
-__all__ = ["Predictions", "load_exported", "predict", "read_inputs"]
+__all__ = ["Exported", "Predictions", "load_exported", "predict", "read_inputs"]
+
+CARD_FILE = "model_card.json"
 
 _X_KEYS = ("x", "x_test", "inputs", "images", "X", "X_test")
 _LABEL_KEYS = {"x": "y", "x_test": "y_test", "X": "y", "X_test": "y_test", "inputs": "labels"}
@@ -47,21 +48,37 @@ class Predictions:
     accuracy: float | None = None
 
 
-def _card(model_dir: Path) -> dict[str, Any]:
+@dataclass
+class Exported:
+    """The model of an export folder, loaded (what :func:`load_exported` returns).
+
+    Attributes:
+        run: ``run(x)`` gives the probabilities of a batch of raw inputs (NumPy).
+        input_shape: one sample's shape: the card's, else the model's.
+        card: the folder's model card, or None if it has none.
+    """
+
+    run: Callable[[np.ndarray], np.ndarray]
+    input_shape: list[int]
+    card: ModelCard | None = None
+
+
+def _card(model_dir: Path) -> ModelCard | None:
     try:
-        card: dict[str, Any] = json.loads((model_dir / "model_card.json").read_text("utf-8"))
-        return card
+        text = (model_dir / CARD_FILE).read_text("utf-8")
     except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise HpsearchError(f"{model_dir}/model_card.json: not valid JSON ({exc})") from None
+        return None
+    try:
+        return ModelCard.from_json(text)
+    except CardError as exc:
+        raise HpsearchError(f"{model_dir}/{CARD_FILE}: {exc}") from None
 
 
-def load_exported(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
+def load_exported(model_dir: str | Path) -> Exported:
     """The model of an export folder (``model.keras``, else the SavedModel) and its card.
 
-    Returns:
-        ``(predict_fn, card)``: ``predict_fn(x)`` gives probabilities as a NumPy array.
+    Raises:
+        HpsearchError: not an export folder, no model in it, or a broken model card.
     """
     from hpsearch.training import configure_tensorflow
 
@@ -71,27 +88,34 @@ def load_exported(model_dir: str | Path) -> tuple[Any, dict[str, Any]]:
     card = _card(path)
     configure_tensorflow()
     if (path / "model.keras").is_file():
-        import keras
-
-        model = keras.models.load_model(path / "model.keras", compile=False)
-        shape = tuple(int(d) for d in model.input_shape[1:])
-        card.setdefault("model", {}).setdefault("input", {}).setdefault("shape", list(shape))
-        return (lambda x: np.asarray(model.predict(x, batch_size=256, verbose=0))), card
+        return _load_keras(path / "model.keras", card)
     if (path / "saved_model").is_dir():
-        import tensorflow as tf
-
-        loaded = tf.saved_model.load(str(path / "saved_model"))
-        if "shape" not in card.get("model", {}).get("input", {}):
-            spec = loaded.serve.concrete_functions[0].structured_input_signature[0][0]
-            card.setdefault("model", {}).setdefault("input", {})["shape"] = list(spec.shape[1:])
-
-        def run(x: np.ndarray) -> np.ndarray:
-            return np.concatenate(
-                [loaded.serve(x[i : i + 256]).numpy() for i in range(0, len(x), 256)]
-            )
-
-        return run, card
+        return _load_savedmodel(path / "saved_model", card)
     raise HpsearchError(f"{path}: no model.keras or saved_model/ in this folder")
+
+
+def _load_keras(file: Path, card: ModelCard | None) -> Exported:
+    import keras
+
+    model = keras.models.load_model(file, compile=False)
+    shape = card.model.input.shape if card is not None else [int(d) for d in model.input_shape[1:]]
+    return Exported(lambda x: np.asarray(model.predict(x, batch_size=256, verbose=0)), shape, card)
+
+
+def _load_savedmodel(folder: Path, card: ModelCard | None) -> Exported:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder))
+    if card is not None:
+        shape = card.model.input.shape
+    else:
+        spec = loaded.serve.concrete_functions[0].structured_input_signature[0][0]
+        shape = list(spec.shape[1:])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.concatenate([loaded.serve(x[i : i + 256]).numpy() for i in range(0, len(x), 256)])
+
+    return Exported(run, shape, card)
 
 
 # ------------------------------------------------------------------ reading
@@ -261,13 +285,13 @@ def predict(
         >>> p.labels[:3], p.accuracy
         (['6', '9', '3'], 0.9694)
     """
-    run, card = load_exported(model_dir)
-    shape = card["model"]["input"]["shape"]
-    x, names, y = read_inputs(
-        inputs, shape, key=key, label_column=card.get("data", {}).get("label_column")
-    )
-    probs = run(x.astype("float32"))
-    class_names = [str(c) for c in card.get("data", {}).get("class_names") or range(probs.shape[1])]
+    loaded = load_exported(model_dir)
+    card = loaded.card
+    label_column = card.data.label_column if card is not None else None
+    x, names, y = read_inputs(inputs, loaded.input_shape, key=key, label_column=label_column)
+    probs = loaded.run(x.astype("float32"))
+    known = card.data.class_names if card is not None else None
+    class_names = [str(c) for c in known or range(probs.shape[1])]
     labels = [class_names[i] for i in probs.argmax(axis=1)]
     result = Predictions(names, labels, probs, class_names)
     if y is not None:

@@ -133,6 +133,29 @@ def open_storage(
         ConfigError: the URL is malformed, its driver is missing, or (with
             ``create=False``) the database does not exist.
     """
+    journal = _journal_storage(url, create=create)
+    if journal is not None:
+        return journal
+    check_storage_url(url)
+    db = sqlite_path(url)
+    engine_kwargs = _engine_kwargs(url, db, create=create)
+    hb = _heartbeat_kwargs(heartbeat_interval, grace_period) if heartbeat else {}
+    try:
+        storage = _open_rdb(url, engine_kwargs, hb)
+        if db is not None:
+            _fast_commits(storage)
+        return storage
+    except ImportError as exc:
+        raise _driver_missing(url, exc) from None
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError
+        first = str(exc).splitlines()[0][:200]
+        raise ConfigError(
+            f"cannot open the storage: {first}", path="storage", value=url, has_value=True
+        ) from None
+
+
+def _journal_storage(url: str, *, create: bool) -> optuna.storages.JournalStorage | None:
+    """A journal file's or Redis' storage; None for a database URL."""
     import optuna
 
     journal = journal_path(url)
@@ -148,59 +171,62 @@ def open_storage(
         from optuna.storages.journal import JournalRedisBackend
 
         return optuna.storages.JournalStorage(JournalRedisBackend(url))
-    check_storage_url(url)
-    engine_kwargs: dict[str, object] = {}
-    db = sqlite_path(url)
-    if db is not None:
-        if not db.exists():
-            if not create:
-                raise ConfigError(f"no database at {db}", path="storage", value=url, has_value=True)
-            if not db.parent.is_dir():
-                raise ConfigError(
-                    f"folder {db.parent} does not exist", path="storage", value=url, has_value=True
-                )
-        _enable_wal(db)
-        engine_kwargs["connect_args"] = {"timeout": SQLITE_TIMEOUT}
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    hb: dict[str, object] = {}
-    if heartbeat:
-        from optuna.storages import RetryHeartbeatStaleTrialCallback
+    return None
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-        hb = {
-            "heartbeat_interval": heartbeat_interval,
-            "grace_period": grace_period,
-            "heartbeat_stale_trial_callback": retry,
-        }
-    try:
-        for attempt in range(3):
-            try:
-                with warnings.catch_warnings():
-                    # heartbeats are marked experimental in Optuna 5.0; they are what we want
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
-                break
-            except Exception as exc:
-                # two processes opening a new database at once both create the tables; the
-                # slower one fails with "table ... already exists", or with a duplicate
-                # alembic_version row when both got as far as recording the schema
-                # version: open it again
-                if not _lost_schema_race(exc) or attempt == 2:
-                    raise
-                time.sleep(0.2)
-        if db is not None:
-            _fast_commits(storage)
-        return storage
-    except ImportError as exc:
-        raise _driver_missing(url, exc) from None
-    except Exception as exc:  # sqlalchemy.exc.ArgumentError / OperationalError
-        first = str(exc).splitlines()[0][:200]
-        raise ConfigError(
-            f"cannot open the storage: {first}", path="storage", value=url, has_value=True
-        ) from None
+
+def _engine_kwargs(url: str, db: Path | None, *, create: bool) -> dict[str, object]:
+    """SQLAlchemy engine options: WAL and a busy timeout for SQLite (whose file must exist
+    without ``create``, in a folder that exists with it), pre-ping for database servers."""
+    if db is None:
+        return {"pool_pre_ping": True}
+    if not db.exists():
+        if not create:
+            raise ConfigError(f"no database at {db}", path="storage", value=url, has_value=True)
+        if not db.parent.is_dir():
+            raise ConfigError(
+                f"folder {db.parent} does not exist", path="storage", value=url, has_value=True
+            )
+    _enable_wal(db)
+    return {"connect_args": {"timeout": SQLITE_TIMEOUT}}
+
+
+def _heartbeat_kwargs(interval: int, grace_period: int) -> dict[str, object]:
+    """RDBStorage's heartbeat options: a stale trial is failed and retried (3 times)."""
+    import optuna
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
+    return {
+        "heartbeat_interval": interval,
+        "grace_period": grace_period,
+        "heartbeat_stale_trial_callback": retry,
+    }
+
+
+def _open_rdb(
+    url: str, engine_kwargs: dict[str, object], hb: dict[str, object]
+) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, opened again if another process was creating the same schema."""
+    import optuna
+
+    tries = 0
+    while True:
+        tries += 1
+        try:
+            with warnings.catch_warnings():
+                # heartbeats are marked experimental in Optuna 5.0; they are what we want
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **hb)  # type: ignore[arg-type]
+        except Exception as exc:
+            # two processes opening a new database at once both create the tables; the
+            # slower one fails with "table ... already exists", or with a duplicate
+            # alembic_version row when both got as far as recording the schema
+            # version: open it again (3 tries in all)
+            if not _lost_schema_race(exc) or tries == 3:
+                raise
+            time.sleep(0.2)
 
 
 def _fast_commits(storage: optuna.storages.RDBStorage) -> None:

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 import hpsearch
 from hpsearch.artifacts import best_set
+from hpsearch.card import ModelCard
 from hpsearch.cli import app
 from hpsearch.exceptions import ConfigError, HpsearchError
 from hpsearch.export import _pick_trial, export_trial, parse_formats
@@ -176,6 +177,15 @@ def test_model_card_records_where_the_model_came_from(exported):
     assert "storage" not in config
 
 
+def test_the_card_files_are_one_typed_card(exported):
+    text = (exported.out / "model_card.json").read_text(encoding="utf-8")
+    card = ModelCard.from_json(text)
+    assert card.to_json() == text
+    assert card.to_dict() == exported.card
+    assert card.to_markdown() == (exported.out / "model_card.md").read_text(encoding="utf-8")
+    assert card.model.input.shape == [8, 8, 1] and card.weights.source == "kept"
+
+
 def test_model_keras_loads_in_a_fresh_process_with_the_cards_test_accuracy(exported):
     probs_file = exported.root / "probs.npy"
     code = (
@@ -227,6 +237,36 @@ def test_predict_reproduces_the_test_accuracy(exported):
     assert cli.exit_code == 0, cli.output
     assert "input,label,probability" in cli.output
     assert f"accuracy={exported.card['test']['accuracy']:.4f}" in cli.output
+
+
+def test_predict_loads_a_folder_with_a_card_in_todays_format(exported, tmp_path):
+    """A card captured from export before the card was typed (tests/fixtures) still loads."""
+    import shutil
+
+    folder = tmp_path / "v1"
+    shutil.copytree(exported.out, folder)
+    shutil.copy(
+        Path(__file__).parent / "fixtures" / "model_card_v1.json", folder / "model_card.json"
+    )
+    result = predict(folder, [exported.test_npz])
+    assert result.accuracy == exported.card["test"]["accuracy"]
+    assert result.class_names == [str(i) for i in range(10)]
+
+
+def test_predict_without_a_card_and_with_a_broken_one(exported, tmp_path):
+    import shutil
+
+    folder = tmp_path / "nocard"
+    shutil.copytree(exported.out, folder, ignore=shutil.ignore_patterns("model_card.*"))
+    result = predict(folder, [exported.test_npz])
+    assert result.accuracy == exported.card["test"]["accuracy"]  # labels 0..9 by index
+    shutil.rmtree(folder / "saved_model")
+    (folder / "model_card.json").write_text("{", encoding="utf-8")
+    with pytest.raises(HpsearchError, match=r"model_card\.json: not valid JSON"):
+        predict(folder, [exported.test_npz])
+    (folder / "model_card.json").write_text('{"format_version": 1}', encoding="utf-8")
+    with pytest.raises(HpsearchError, match=r"model_card\.json: not a model card: created"):
+        predict(folder, [exported.test_npz])
 
 
 def test_predict_reads_csv_and_png_images(exported, tmp_path):
@@ -328,12 +368,10 @@ def test_force_replaces_and_a_failed_export_leaves_nothing(exported, tmp_path, m
     export_trial(exported.study_path, out=out, formats="keras", force=True)
     assert not (out / "stale.txt").exists() and (out / "model.keras").is_file()
 
-    import hpsearch.export as export_module
-
-    def boom(card: dict[str, Any]) -> str:
+    def boom(card: ModelCard) -> str:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(export_module, "_markdown", boom)
+    monkeypatch.setattr(ModelCard, "to_markdown", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         export_trial(exported.study_path, out=tmp_path / "new", formats="keras")
     with pytest.raises(RuntimeError, match="disk full"):

@@ -550,61 +550,17 @@ def _cmp_best(board: DashboardFile, views: Sequence[StudyView]) -> Section:
 
 
 def _cmp_progress(board: DashboardFile, views: Sequence[StudyView]) -> Section:
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
     metric = board.config.metric
-    per_view = []
-    longest = 0.0
-    for view in views:
-        scored = [(t, v) for t, v in _scored(view, metric) if view.elapsed(t) is not None]
-        per_view.append(scored)
-        longest = max([longest] + [view.elapsed(t) or 0.0 for t, _ in scored])
-    unit, scale = ("minutes", 60.0) if longest >= 180 else ("seconds", 1.0)
-    fig = make_subplots(
-        rows=1,
-        cols=2,
-        subplot_titles=(f"by wall time ({unit})", "by trial number"),
-        shared_yaxes=True,
-        horizontal_spacing=0.06,
-    )
-    fig.update_layout(template=TEMPLATE, margin={"l": 60, "r": 20, "t": 40, "b": 50})
+    per_view = [_timed_scores(view, metric) for view in views]
+    unit, scale = _time_unit(views, per_view)
+    fig = _progress_figure(unit)
     drawn = 0
     for i, (view, scored) in enumerate(zip(views, per_view, strict=True)):
         if not scored:
             continue
         drawn += 1
         direction = view.direction(metric, board.config.direction)
-        by_time = sorted(scored, key=lambda tv: view.elapsed(tv[0]) or 0.0)
-        by_number = sorted(scored, key=lambda tv: tv[0].number)
-        style = {"color": _palette(i), "shape": "hv", "width": 2}
-        fig.add_trace(
-            go.Scatter(
-                x=[(view.elapsed(t) or 0.0) / scale for t, _ in by_time],
-                y=_best_so_far([v for _, v in by_time], direction),
-                mode="lines+markers",
-                line=style,
-                name=view.label,
-                legendgroup=view.label,
-                hovertext=[_hover(view, t, metric) for t, _ in by_time],
-            ),
-            row=1,
-            col=1,
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=[t.number for t, _ in by_number],
-                y=_best_so_far([v for _, v in by_number], direction),
-                mode="lines+markers",
-                line=style,
-                name=view.label,
-                legendgroup=view.label,
-                showlegend=False,
-                hovertext=[_hover(view, t, metric) for t, _ in by_number],
-            ),
-            row=1,
-            col=2,
-        )
+        _add_best_so_far(fig, view, scored, metric, direction, color=_palette(i), scale=scale)
     fig.update_yaxes(title_text=_metric_label(views, metric), row=1, col=1)
     fig.update_xaxes(title_text=unit, row=1, col=1)
     fig.update_xaxes(title_text="trial", row=1, col=2)
@@ -618,6 +574,80 @@ def _cmp_progress(board: DashboardFile, views: Sequence[StudyView]) -> Section:
         note="The best value found so far in each study, against the wall time since the "
         "study's first trial started and against the trial number.",
         height=440,
+    )
+
+
+def _timed_scores(view: StudyView, metric: str) -> list[tuple[FrozenTrial, float]]:
+    """The scored trials of ``view`` that have a start time."""
+    return [(t, v) for t, v in _scored(view, metric) if view.elapsed(t) is not None]
+
+
+def _time_unit(
+    views: Sequence[StudyView], per_view: Sequence[Sequence[tuple[FrozenTrial, float]]]
+) -> tuple[str, float]:
+    """Minutes if the longest study ran 3 minutes or more, else seconds; and their scale."""
+    longest = 0.0
+    for view, scored in zip(views, per_view, strict=True):
+        longest = max([longest] + [view.elapsed(t) or 0.0 for t, _ in scored])
+    return ("minutes", 60.0) if longest >= 180 else ("seconds", 1.0)
+
+
+def _progress_figure(unit: str) -> go.Figure:
+    """Two panels sharing the y axis: by wall time and by trial number."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(f"by wall time ({unit})", "by trial number"),
+        shared_yaxes=True,
+        horizontal_spacing=0.06,
+    )
+    fig.update_layout(template=TEMPLATE, margin={"l": 60, "r": 20, "t": 40, "b": 50})
+    return fig
+
+
+def _add_best_so_far(
+    fig: go.Figure,
+    view: StudyView,
+    scored: Sequence[tuple[FrozenTrial, float]],
+    metric: str,
+    direction: str,
+    *,
+    color: str,
+    scale: float,
+) -> None:
+    """One study's best-so-far line in both panels (one legend entry)."""
+    by_time = sorted(scored, key=lambda tv: view.elapsed(tv[0]) or 0.0)
+    by_number = sorted(scored, key=lambda tv: tv[0].number)
+    style = {"color": color, "shape": "hv", "width": 2}
+    times = [(view.elapsed(t) or 0.0) / scale for t, _ in by_time]
+    fig.add_trace(_best_line(view, by_time, times, metric, direction, style), row=1, col=1)
+    numbers = [t.number for t, _ in by_number]
+    line = _best_line(view, by_number, numbers, metric, direction, style, showlegend=False)
+    fig.add_trace(line, row=1, col=2)
+
+
+def _best_line(
+    view: StudyView,
+    scored: Sequence[tuple[FrozenTrial, float]],
+    xs: Sequence[float],
+    metric: str,
+    direction: str,
+    style: dict[str, Any],
+    **extra: Any,
+) -> go.Scatter:
+    import plotly.graph_objects as go
+
+    return go.Scatter(
+        x=xs,
+        y=_best_so_far([v for _, v in scored], direction),
+        mode="lines+markers",
+        line=style,
+        name=view.label,
+        legendgroup=view.label,
+        **extra,
+        hovertext=[_hover(view, t, metric) for t, _ in scored],
     )
 
 
