@@ -66,11 +66,11 @@ def one_run(storage: str, n_trials: int, folder: Path, sampler: str = "tpe") -> 
     import optuna
 
     from hpsearch._progress import Progress
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.engines._optuna import create_or_join, work
     from hpsearch.engines._queue import top_up
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
+    from hpsearch.study import study_from_dict
 
     name = f"bookkeeping_{storage}_{time.time_ns()}"
     url = {

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from hpsearch._version import __version__
-from hpsearch.config import StudyConfig, StudyFile, load_study_file
+from hpsearch.config import StudyConfig
 from hpsearch.exceptions import (
     ConfigError,
     HpsearchError,
@@ -28,6 +28,7 @@ from hpsearch.exceptions import (
     StudyNotFoundError,
 )
 from hpsearch.results import best_trials, list_studies, open_study
+from hpsearch.study import StudyFile, load_study_file
 
 if TYPE_CHECKING:
     import optuna

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     import keras
     import optuna
 
-    from hpsearch.config import StudyFile
+    from hpsearch.study import StudyFile
     from hpsearch.training import TrainResult
 
 __all__ = [

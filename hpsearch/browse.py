@@ -48,7 +48,7 @@ def resolve_target(study: str | None, storage: str | None) -> tuple[str, str | N
     storage) or a study name in ``storage`` (default: ``$HPSEARCH_STORAGE``, else
     ``./hpsearch.db``).
     """
-    from hpsearch.config import default_storage, load_study_file
+    from hpsearch.study import default_storage, load_study_file
 
     if study is None:
         return storage or default_storage(), None

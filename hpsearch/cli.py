@@ -21,8 +21,8 @@ from hpsearch._version import __version__
 from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:
-    from hpsearch.config import StudyFile
     from hpsearch.export import ExportResult
+    from hpsearch.study import StudyFile
 
 app = typer.Typer(
     help="Hyperparameter search for Keras models: a YAML study file, real Keras trials "
@@ -123,9 +123,9 @@ def run(
 ) -> None:
     """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
     with _guard():
-        from hpsearch.config import load_study_file
         from hpsearch.engines import handle_sigterm, run_study
         from hpsearch.results import best_trials
+        from hpsearch.study import load_study_file
 
         handle_sigterm()
         study_file = load_study_file(
@@ -218,12 +218,13 @@ def _study_file_for(study: str, storage: str | None, overrides: list[str]) -> An
     """A study file, or the configuration stored with a study of that name."""
     from pathlib import Path
 
-    from hpsearch.config import load_study_file
+    from hpsearch.study import load_study_file
 
     if Path(study).suffix in (".yaml", ".yml") or Path(study).is_file():
         return load_study_file(study, overrides, storage=storage)
-    from hpsearch.config._loader import apply_overrides, study_from_dict
+    from hpsearch.config import apply_overrides
     from hpsearch.results import open_study, study_file_of
+    from hpsearch.study import study_from_dict
 
     stored = study_file_of(open_study(study, storage))
     raw = stored.config.model_dump(mode="json")
@@ -242,8 +243,8 @@ def validate(
     ``--storage`` is checked as a URL (scheme, database driver) without connecting.
     """
     with _guard():
-        from hpsearch.config import load_study_file
         from hpsearch.search import resolve_sampler_name
+        from hpsearch.study import load_study_file
 
         sf = load_study_file(study, set_ or [], storage=storage)
         sampler = resolve_sampler_name(sf.config.search, len(sf.objectives))
@@ -422,7 +423,7 @@ def status(
 
         url = storage
         if study is not None and url is None:
-            from hpsearch.config import load_study_file
+            from hpsearch.study import load_study_file
 
             url = load_study_file(study).storage
         rows = list_studies(url)

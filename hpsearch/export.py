@@ -61,8 +61,9 @@ if TYPE_CHECKING:
     import keras
     import optuna
 
-    from hpsearch.config import DataConfig, StudyFile
+    from hpsearch.config import DataConfig
     from hpsearch.data import Dataset
+    from hpsearch.study import StudyFile
 
 __all__ = [
     "DEFAULT_FORMATS",
@@ -475,7 +476,7 @@ class _Built:
 
 def _build(job: _Job) -> _Built:
     """Get the trial's network (kept or re-trained), wrap it and measure it."""
-    from hpsearch.config._loader import add_search_paths
+    from hpsearch.study import add_search_paths
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()

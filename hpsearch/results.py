@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.config import StudyFile, default_storage, load_study_file
 from hpsearch.exceptions import HpsearchError, StudyNotFoundError
+from hpsearch.study import StudyFile, default_storage, load_study_file
 
 if TYPE_CHECKING:
     import optuna
@@ -111,7 +111,7 @@ def study_file_of(study: optuna.Study) -> StudyFile:
     Raises:
         HpsearchError: the study was not made by hpsearch.
     """
-    from hpsearch.config._loader import study_from_dict
+    from hpsearch.study import study_from_dict
 
     meta = study.user_attrs.get("hpsearch")
     if not meta or "config" not in meta:

@@ -16,9 +16,10 @@ import pytest
 from typer.testing import CliRunner
 
 import hpsearch
-from hpsearch.config import StudyConfig, apply_overrides, load_study_file
+from hpsearch.config import StudyConfig, apply_overrides
 from hpsearch.exceptions import ConfigError
 from hpsearch.space import SearchSpace
+from hpsearch.study import load_study_file
 
 REPO = Path(__file__).resolve().parent.parent
 STUDIES = sorted((REPO / "studies").glob("*.yaml"))
@@ -566,8 +567,8 @@ def test_help_and_validate_do_not_import_tensorflow(tmp_path):
 def test_every_sampler_name_builds(sampler):
     import optuna
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.search import make_sampler
+    from hpsearch.study import study_from_dict
 
     space = {"depth": {"choices": [1, 2]}, "width": {"choices": [8, 16]}, "epochs": 1}
     if sampler != "grid":
@@ -607,8 +608,8 @@ def test_tpe_gets_scipys_log_ndtr_and_proposes_what_optunas_own_would(monkeypatc
     import numpy as np
     from optuna.samplers._tpe import _truncnorm
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.search import make_sampler
+    from hpsearch.study import study_from_dict
 
     study = study_from_dict(
         {"name": "s", "space": {"depth": {"choices": [1, 2]}}, "search": {"n_trials": 1}}
@@ -638,8 +639,8 @@ def test_sequential_tpe_samples_from_the_cache_and_proposes_what_optunas_liar_wo
 
     import optuna
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.search import make_sampler
+    from hpsearch.study import study_from_dict
 
     study = study_from_dict(
         {"name": "s", "space": {"depth": {"choices": [1, 2]}}, "search": {"seed": 3, "n_trials": 1}}
@@ -676,8 +677,8 @@ def test_sequential_tpe_samples_from_the_cache_and_proposes_what_optunas_liar_wo
 def test_parallel_workers_and_sampler_options_fix_tpes_lying():
     import optuna
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.search import make_sampler
+    from hpsearch.study import study_from_dict
 
     plain = study_from_dict({"name": "s", "search": {"n_trials": 1}})
     worker = make_sampler(plain.config.search, plain.space, 1, worker=1)
@@ -714,7 +715,7 @@ def test_gp_sampler_without_torch_names_the_extra():
     if importlib.util.find_spec("torch") is not None:
         pytest.skip("torch is installed here")
     with pytest.raises(ConfigError, match=r"search\.sampler: got 'gp'; .*hpsearch\[gp\]"):
-        from hpsearch.config._loader import study_from_dict
+        from hpsearch.study import study_from_dict
 
         study_from_dict({"name": "s", "search": {"sampler": "gp", "n_trials": 2}})
 
@@ -731,8 +732,8 @@ def test_gp_sampler_without_torch_names_the_extra():
     ],
 )
 def test_every_pruner_name_builds(pruner, options, cls):
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.search import make_pruner
+    from hpsearch.study import study_from_dict
 
     study = study_from_dict(
         {"name": "s", "search": {"pruner": pruner, "pruner_options": options, "n_trials": 2}}
@@ -742,7 +743,7 @@ def test_every_pruner_name_builds(pruner, options, cls):
 
 
 def test_learning_rate_default_means_keras_default():
-    from hpsearch.config._loader import study_from_dict
+    from hpsearch.study import study_from_dict
     from hpsearch.training import make_optimizer
 
     study = study_from_dict(

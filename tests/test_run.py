@@ -141,8 +141,8 @@ def test_cosine_schedule_decays_to_zero_and_a_shorter_rerun_follows_the_same_cur
     the first epoch (a refit of a trial that kept epoch 1) follows the trial's schedule."""
     import math
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.data import load_dataset
+    from hpsearch.study import study_from_dict
     from hpsearch.training import train
 
     study = study_from_dict({"name": "s", **small_study()})
@@ -166,8 +166,8 @@ def test_cosine_schedule_survives_a_checkpoint(tmp_path):
     schedule and its step count, and finishes the same curve down to 0."""
     import keras
 
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.data import load_dataset
+    from hpsearch.study import study_from_dict
     from hpsearch.training import train
 
     study = study_from_dict({"name": "s", **small_study()})
@@ -221,8 +221,8 @@ def test_a_trial_collapsed_to_one_class_stops_at_chance_and_completes(write_stud
 def test_a_slow_learner_above_chance_is_not_stopped():
     """SGD at 1e-4 barely moves in 4 epochs (no better than its first epoch) but is above
     chance: it trains on (Keras' EarlyStopping with a baseline would stop it)."""
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.data import load_dataset
+    from hpsearch.study import study_from_dict
     from hpsearch.training import train
 
     study = study_from_dict({"name": "s", **small_study()})

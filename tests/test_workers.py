@@ -349,11 +349,11 @@ class _Instant:
 
 def _instant_study(tmp_path: Path, n_trials: int) -> tuple[Any, Any, Any]:
     from hpsearch._progress import Progress
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.engines._optuna import create_or_join
     from hpsearch.engines._queue import top_up
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
+    from hpsearch.study import study_from_dict
 
     raw = small_study(search__n_trials=n_trials, search__sampler="random")
     raw |= {"name": "instant", "storage": f"sqlite:///{tmp_path / 'q.db'}"}

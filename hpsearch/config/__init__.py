@@ -1,6 +1,6 @@
-"""Study files: schema and loader."""
+"""Study-file configuration: the pydantic schema, YAML reading and overrides."""
 
-from hpsearch.config._loader import StudyFile, apply_overrides, default_storage, load_study_file
+from hpsearch.config._loader import apply_overrides, validate_config
 from hpsearch.config._schema import (
     ChoiceParam,
     DataConfig,
@@ -21,8 +21,6 @@ __all__ = [
     "RangeParam",
     "SearchConfig",
     "StudyConfig",
-    "StudyFile",
     "apply_overrides",
-    "default_storage",
-    "load_study_file",
+    "validate_config",
 ]

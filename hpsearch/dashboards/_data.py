@@ -191,8 +191,8 @@ def load_view(study: str, storage: str | None = None, label: str | None = None) 
         StudyNotFoundError: no such study in the storage.
         ConfigError: a bad study file or storage URL.
     """
-    from hpsearch.config import default_storage, load_study_file
     from hpsearch.results import open_study
+    from hpsearch.study import default_storage, load_study_file
 
     path = Path(study)
     if path.suffix in (".yaml", ".yml") or path.is_file():

@@ -14,7 +14,7 @@ from hpsearch.engines._workers import handle_sigterm, run_parallel
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.config import StudyFile
+    from hpsearch.study import StudyFile
 
 __all__ = [
     "StudyInterrupted",

@@ -54,8 +54,8 @@ from hpsearch.storage import set_user_attrs
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.config import StudyFile
     from hpsearch.data import Dataset
+    from hpsearch.study import StudyFile
     from hpsearch.training import TrainResult
 
 __all__ = [
@@ -546,7 +546,7 @@ def open_run(
     Raises:
         ConfigError: bad input; nothing was written.
     """
-    from hpsearch.config._loader import add_search_paths
+    from hpsearch.study import add_search_paths
 
     add_search_paths(study_file.base_dir)
     study, dataset, created = _create_or_join_checked(study_file, worker)

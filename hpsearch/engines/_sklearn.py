@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import keras
     from sklearn.utils import Tags
 
-    from hpsearch.config import StudyFile
     from hpsearch.data import Dataset
+    from hpsearch.study import StudyFile
 
 __all__ = ["ENGINE", "KerasClassifier", "StudyClassifier", "build_estimator", "run_sklearn"]
 
@@ -373,7 +373,7 @@ def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
 def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.Study, Any]:
     """:func:`run_sklearn`, also returning the fitted scikit-learn search object
     (its ``cv_results_`` cover the candidates evaluated in this run)."""
-    from hpsearch.config._loader import add_search_paths
+    from hpsearch.study import add_search_paths
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()

@@ -37,7 +37,7 @@ from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.config import StudyFile
+    from hpsearch.study import StudyFile
 
 __all__ = ["Terminated", "exit_code", "handle_sigterm", "run_parallel"]
 
@@ -115,8 +115,8 @@ class _EventProgress(Progress):
 @quiet_optuna()
 def _worker_main(spec_text: str) -> int:
     """One worker process (``python -m hpsearch.engines._workers SPEC``)."""
-    from hpsearch.config._loader import study_from_dict
     from hpsearch.engines._optuna import StudyInterrupted, open_run, work
+    from hpsearch.study import study_from_dict
     from hpsearch.training import configure_tensorflow
 
     handle_sigterm()

@@ -1,0 +1,338 @@
+"""Study files: a YAML file (or a dict) checked as a whole and resolved into what a run
+needs: the typed configuration, the search space, the objectives and the storage URL.
+
+Building or validating a study file changes nothing in the process: no ``sys.path``
+entry, no sampler or storage, no patch of Optuna. Those happen when a run opens.
+All mistakes come out as :class:`~hpsearch.exceptions.ConfigError` with the file,
+the key path, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.machinery
+import importlib.util
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpsearch.config._loader import apply_overrides, read_yaml_mapping, validate_config
+from hpsearch.config._schema import StudyConfig
+from hpsearch.exceptions import ConfigError
+from hpsearch.objectives import Objective, resolve_objectives
+from hpsearch.space import SearchSpace
+
+__all__ = [
+    "StudyFile",
+    "add_search_paths",
+    "check_user_builder",
+    "default_storage",
+    "load_study_file",
+    "study_from_dict",
+]
+
+
+@dataclass
+class StudyFile:
+    """A validated study file, ready to run.
+
+    Attributes:
+        config: the typed configuration.
+        source: the file it came from (None when built from a dict).
+        name: the study name (``name:`` or the file's stem).
+        storage: the storage URL to use.
+        space: the resolved search space.
+        objectives: the resolved objectives.
+        raw: the configuration as a plain dict, with overrides applied.
+    """
+
+    config: StudyConfig
+    source: Path | None
+    name: str
+    storage: str
+    space: SearchSpace
+    objectives: list[Objective]
+    raw: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    """The file name as the user gave it, for messages."""
+
+    def attribute(self, exc: ConfigError) -> ConfigError:
+        """``exc`` naming this study file, unless it already names a file."""
+        where = self.label or (str(self.source) if self.source else None)
+        return exc if exc.source or where is None else exc.with_source(where)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the file are resolved against."""
+        return self.source.parent if self.source is not None else Path.cwd()
+
+    @property
+    def directions(self) -> list[str]:
+        return [o.direction for o in self.objectives]
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.space.max_value("epochs"))
+
+    @property
+    def n_trials(self) -> int | None:
+        """The trial budget: ``search.n_trials``, or the grid size for a grid search.
+
+        For the scikit-learn engine: the number of candidates (grid size or ``n_iter``;
+        the first round's candidates for halving searches).
+        """
+        search = self.config.search
+        if search.engine == "sklearn":
+            if search.method in ("random", "halving_random"):
+                return search.n_iter
+            return math.prod(len(v) for v in self.space.grid(steps_required=True).values())
+        if self.config.search.n_trials is not None:
+            return self.config.search.n_trials
+        from hpsearch.search import resolve_sampler_name
+
+        if resolve_sampler_name(self.config.search, len(self.objectives)) == "grid":
+            return self.space.grid_size()
+        return None
+
+
+def default_storage() -> str:
+    """``$HPSEARCH_STORAGE`` or ``sqlite:///hpsearch.db`` in the working directory."""
+    env = os.environ.get("HPSEARCH_STORAGE")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / 'hpsearch.db'}"
+
+
+def load_study_file(
+    path: str | os.PathLike[str],
+    overrides: Sequence[str] = (),
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+) -> StudyFile:
+    """Load, override and validate a study file.
+
+    Args:
+        path: the YAML file.
+        overrides: ``key.path=value`` strings, values parsed as YAML.
+        n_trials: shortcut for ``search.n_trials=...``.
+        timeout: shortcut for ``search.timeout=...`` (seconds).
+        storage: shortcut for ``storage=...``.
+
+    Raises:
+        ConfigError: the file is missing, malformed or invalid.
+
+    Example:
+        >>> study = load_study_file("studies/quickstart.yaml", ["search.n_trials=3"])
+        >>> study.name, study.n_trials
+        ('quickstart', 3)
+    """
+    source = Path(path)
+    label = str(path)
+    raw = read_yaml_mapping(source, label, "study file", "data, model, space, ...")
+    extra = list(overrides)
+    if n_trials is not None:
+        extra.append(f"search.n_trials={n_trials}")
+    if timeout is not None:
+        extra.append(f"search.timeout={timeout}")
+    if storage is not None:
+        extra.append(f"storage={storage}")
+    try:
+        raw = apply_overrides(raw, extra)
+        study = study_from_dict(raw, source=source)
+        study.label = label
+        return study
+    except ConfigError as exc:
+        raise exc.with_source(label) from None
+
+
+def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> StudyFile:
+    """Validate a study given as a dict (the API behind :func:`load_study_file`)."""
+    config = validate_config(raw)
+    space = SearchSpace(config)
+    objectives = resolve_objectives(list(config.objective))
+    name = config.name or (source.stem if source is not None else None)
+    if not name:
+        raise ConfigError("a study needs a name", path="name")
+    study = StudyFile(
+        config=config,
+        source=source.resolve() if source is not None else None,
+        name=name,
+        storage=config.storage or default_storage(),
+        space=space,
+        objectives=objectives,
+        raw=raw,
+    )
+    _check_semantics(study)
+    return study
+
+
+def _check_semantics(study: StudyFile) -> None:
+    from hpsearch.data._registry import check_data_config
+    from hpsearch.storage import check_storage_url
+
+    cfg = study.config
+    check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
+    if study.space.family.is_user:
+        check_user_builder(cfg.model.family, study.base_dir)
+    check_storage_url(study.storage)
+    if cfg.search.engine == "sklearn":
+        _check_sklearn(study)
+    else:
+        _check_optuna(study)
+    for obj in study.objectives:
+        metric = obj.keras_metric
+        if metric and ":" in metric:
+            check_user_builder(metric, study.base_dir, path="objective.metric")
+
+
+def _check_sklearn(study: StudyFile) -> None:
+    search = study.config.search
+    for name in sorted(search.optuna_only_fields):
+        raise ConfigError(
+            "applies to the optuna engine only; the sklearn engine uses method, cv, scoring, "
+            "n_iter, refit",
+            path=f"search.{name}",
+        )
+    if study.config.workers.count > 1:
+        raise ConfigError(
+            "the sklearn engine runs in one process; parallel workers need the optuna engine",
+            path="workers.count",
+            value=study.config.workers.count,
+            has_value=True,
+        )
+    for name in ("n_trials", "timeout"):
+        if getattr(search, name) is not None:
+            raise ConfigError(
+                "the sklearn engine's budget is the grid, or n_iter for random methods",
+                path=f"search.{name}",
+                value=getattr(search, name),
+                has_value=True,
+            )
+    if len(study.objectives) > 1:
+        raise ConfigError(
+            "the sklearn engine optimizes one score (search.scoring); use the optuna engine "
+            "for several objectives",
+            path="objective",
+        )
+    if search.method in ("grid", "halving_grid"):
+        study.space.grid(steps_required=True)
+    halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
+    if halving_epochs and study.space.dims["epochs"].searched:
+        raise ConfigError(
+            "with resource: epochs the halving search sets the epochs; fix epochs to the "
+            "most a candidate may train",
+            path="space.epochs",
+        )
+    if search.scoring is not None:
+        from sklearn.metrics import get_scorer_names
+
+        if search.scoring not in get_scorer_names():
+            raise ConfigError(
+                "not a scikit-learn scorer; e.g. accuracy, balanced_accuracy, f1_macro, "
+                "neg_log_loss (see sklearn.metrics.get_scorer_names())",
+                path="search.scoring",
+                value=search.scoring,
+                has_value=True,
+            )
+
+
+def _check_optuna(study: StudyFile) -> None:
+    from hpsearch.search import check_sampler, make_pruner
+
+    cfg = study.config
+    for name in sorted(cfg.search.sklearn_only_fields):
+        raise ConfigError(
+            "applies to the sklearn engine only (search.engine: sklearn)", path=f"search.{name}"
+        )
+    check_sampler(cfg.search, study.space, len(study.objectives))
+    make_pruner(cfg.search, study.max_epochs, len(study.objectives))
+    if study.n_trials is None and cfg.search.timeout is None:
+        raise ConfigError(
+            "give a budget: search.n_trials and/or search.timeout (seconds)", path="search.n_trials"
+        )
+    for i, values in enumerate(cfg.search.enqueue):
+        study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
+    workers = cfg.workers
+    if workers.grace_period <= workers.heartbeat_interval:
+        raise ConfigError(
+            f"must be longer than workers.heartbeat_interval ({workers.heartbeat_interval}s), "
+            "or live trials would be failed",
+            path="workers.grace_period",
+            value=workers.grace_period,
+            has_value=True,
+        )
+
+
+def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> None:
+    """Check that ``package.module:function`` exists, without importing it.
+
+    Importing would pull in TensorFlow, which ``validate`` must not, so the
+    module's source is parsed instead.
+    """
+    module_name, sep, func = target.partition(":")
+    allowed = "mlp, cnn, or package.module:function"
+    if not sep or not module_name or not func.isidentifier():
+        raise ConfigError(f"allowed: {allowed}", path=path, value=target, has_value=True)
+    spec = find_module_spec(module_name, base_dir)
+    if spec is None:
+        raise ConfigError(
+            f"module {module_name!r} not found (searched the study's folder, the "
+            "working directory and sys.path)",
+            path=path,
+            value=target,
+            has_value=True,
+        )
+    origin = spec.origin
+    if origin and origin.endswith(".py"):
+        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        names = {
+            getattr(node, "name", None)
+            for node in tree.body
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        }
+        for node in tree.body:
+            if isinstance(node, ast.Assign):
+                names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            elif isinstance(node, ast.ImportFrom | ast.Import):
+                names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if func not in names:
+            raise ConfigError(
+                f"module {module_name!r} has no function {func!r}",
+                path=path,
+                value=target,
+                has_value=True,
+            )
+
+
+def add_search_paths(base_dir: Path) -> None:
+    """Let user builders live next to the study file or in the working directory."""
+    for folder in (str(base_dir), os.getcwd()):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
+def find_module_spec(module_name: str, base_dir: Path) -> importlib.machinery.ModuleSpec | None:
+    """Where ``package.module`` would be imported from, found in the study's folder,
+    the working directory and ``sys.path`` (the places a run adds), without importing
+    anything (a package's ``__init__`` does not run) or changing ``sys.path``."""
+    if module_name in sys.modules:
+        return getattr(sys.modules[module_name], "__spec__", None)
+    places = [str(base_dir), os.getcwd(), *sys.path]
+    spec = None
+    parts = module_name.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(name, places)
+        except (ImportError, ValueError):
+            return None
+        if spec is None:
+            return None
+        places = list(spec.submodule_search_locations or [])
+    return spec
