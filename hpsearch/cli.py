@@ -350,7 +350,9 @@ _SHOWN_ATTRS = (
 
 
 def _print_best(study: Any, trials: list[Any]) -> None:
-    names = study.user_attrs.get("hpsearch", {}).get("objectives") or ["value"]
+    from hpsearch.study import StudyMeta
+
+    names = StudyMeta.of(study).objectives or ["value"]
     multi = len(trials) > 1 or len(study.directions) > 1
     out.print("\nPareto-optimal trials:" if multi else "\nbest trial:")
     for t in trials:

@@ -56,6 +56,7 @@ from hpsearch.card import (
     jsonable,
 )
 from hpsearch.exceptions import HpsearchError
+from hpsearch.study import StudyMeta
 
 if TYPE_CHECKING:
     import keras
@@ -516,7 +517,7 @@ def _dataset(job: _Job) -> Dataset:
     from hpsearch.data import load_dataset
 
     dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir)
-    stored = job.study.user_attrs.get("hpsearch", {}).get("data", {}).get("fingerprint")
+    stored = StudyMeta.of(job.study).fingerprint
     if stored and stored != dataset.fingerprint:
         job.note(
             f"warning: the training data differ from the search's (fingerprint "
@@ -669,8 +670,7 @@ def _card(job: _Job, built: _Built) -> ModelCard:
 
 def _search_meta(study: optuna.Study) -> dict[str, Any]:
     """What hpsearch recorded on the study (engine, source, data fingerprint)."""
-    meta: dict[str, Any] = study.user_attrs.get("hpsearch", {})
-    return meta
+    return StudyMeta.of(study).to_dict() if StudyMeta.of(study).recorded else {}
 
 
 def _study_info(job: _Job) -> StudyInfo:

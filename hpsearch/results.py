@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpsearch.exceptions import HpsearchError, StudyNotFoundError
-from hpsearch.study import StudyFile, default_storage, load_study_file
+from hpsearch.study import StudyFile, StudyMeta, default_storage, load_study_file
 
 if TYPE_CHECKING:
     import optuna
@@ -78,11 +78,10 @@ def list_studies(storage: str | None = None) -> list[StudyRow]:
         best: list[float] | None = None
         if len(study.directions) == 1 and counts.get("COMPLETE"):
             best = [study.best_value]
-        meta: dict[str, Any] = study.user_attrs.get("hpsearch", {})
         rows.append(
             StudyRow(
                 name,
-                meta.get("engine", "optuna"),
+                StudyMeta.of(study).engine,
                 [d.name.lower() for d in study.directions],
                 counts,
                 best,
@@ -113,10 +112,10 @@ def study_file_of(study: optuna.Study) -> StudyFile:
     """
     from hpsearch.study import study_from_dict
 
-    meta = study.user_attrs.get("hpsearch")
-    if not meta or "config" not in meta:
+    meta = StudyMeta.of(study)
+    if meta.config is None:
         raise HpsearchError(f"study {study.study_name!r} was not created by hpsearch")
-    config = dict(meta["config"])
+    config = dict(meta.config)
     config["name"] = study.study_name
-    source = Path(meta["source"]) if meta.get("source") else None
+    source = Path(meta.source) if meta.source else None
     return study_from_dict(config, source=source)

@@ -118,9 +118,10 @@ def render_study(
     view = load_view(study, storage)
     sections = study_sections(view)
     counts = ", ".join(f"{v} {k.lower()}" for k, v in view.state_counts().items()) or "no trials"
-    meta = view.study.user_attrs.get("hpsearch") or {}
+    from hpsearch.study import StudyMeta
+
     lines = [f"{len(view.trials)} trials ({counts}) · engine {view.engine} · {view.storage}"]
-    description = (meta.get("config") or {}).get("description")
+    description = StudyMeta.of(view.study).description
     if description:
         lines.insert(0, str(description))
     title = f"Study {view.name}"

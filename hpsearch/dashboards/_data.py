@@ -83,9 +83,11 @@ class StudyView:
     @classmethod
     def of(cls, study: optuna.Study, *, storage: str = "", label: str | None = None) -> StudyView:
         """Read a loaded study."""
-        meta: dict[str, Any] = study.user_attrs.get("hpsearch") or {}
+        from hpsearch.study import StudyMeta
+
+        meta = StudyMeta.of(study)
         directions = [d.name.lower() for d in study.directions]
-        names = list(meta.get("objectives") or [])
+        names = list(meta.objectives)
         if len(names) != len(directions):
             n = len(directions)
             names = ["value"] if n == 1 else [f"objective {i}" for i in range(1, n + 1)]
@@ -96,7 +98,7 @@ class StudyView:
             trials=study.get_trials(deepcopy=False),
             objectives=names,
             directions=directions,
-            engine=str(meta.get("engine", "?" if not meta else "optuna")),
+            engine=meta.engine if meta.recorded else "?",
         )
 
     @property

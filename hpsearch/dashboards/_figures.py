@@ -464,8 +464,9 @@ def _summary(view: StudyView) -> Section:
         values = ", ".join(f"{n}={fmt(v)}" for n, v in zip(view.objectives, t.values, strict=True))
         params = ", ".join(f"{k}={fmt(v)}" for k, v in t.params.items())
         rows.append([f"best: trial {t.number}", f"{values}  ({params})"])
-    meta = view.study.user_attrs.get("hpsearch") or {}
-    data = meta.get("data") or {}
+    from hpsearch.study import StudyMeta
+
+    data = StudyMeta.of(view.study).data
     if data:
         plain = [f"{k} {fmt(v)}" for k, v in data.items() if not isinstance(v, dict | list)]
         rows.append(["data", ", ".join(plain)])

@@ -77,9 +77,10 @@ def retry_failed(study_file: StudyFile, numbers: list[int] | None = None) -> lis
     from hpsearch.engines._queue import requeue, retried
     from hpsearch.exceptions import HpsearchError
     from hpsearch.results import open_study
+    from hpsearch.study import StudyMeta
 
     study = open_study(study_file.name, study_file.storage)
-    if study.user_attrs.get("hpsearch", {}).get("engine") == "sklearn":
+    if StudyMeta.of(study).engine == "sklearn":
         raise HpsearchError("retry works on optuna-engine studies; re-run a sklearn study instead")
     trials = study.get_trials(deepcopy=False)
     done = retried(trials)

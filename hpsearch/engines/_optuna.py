@@ -133,24 +133,25 @@ def create_or_join(
             f"{', '.join(have).lower()}; choose another name or storage",
             path="objective",
         )
-    if created or "hpsearch" not in study.user_attrs:
-        study.set_user_attr(
-            "hpsearch",
-            {
-                "version": __version__,
-                "engine": engine,
-                "source": str(study_file.source) if study_file.source else None,
-                "config": study_file.config.model_dump(mode="json"),
-                "objectives": objective_names or [o.metric for o in study_file.objectives],
-                "data": dataset_summary,
-            },
-        )
+    from hpsearch.study import StudyMeta
+
+    if created or not StudyMeta.of(study).recorded:
+        StudyMeta(
+            version=__version__,
+            engine=engine,
+            source=str(study_file.source) if study_file.source else None,
+            config=study_file.config.model_dump(mode="json"),
+            objectives=objective_names or [o.metric for o in study_file.objectives],
+            data=dataset_summary,
+        ).write(study)
     return study, created
 
 
 def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
     """The sections (data, model, space, objective) that differ from the stored study's."""
-    stored = study.user_attrs.get("hpsearch", {}).get("config")
+    from hpsearch.study import StudyMeta
+
+    stored = StudyMeta.of(study).config
     if not stored:
         return []
     current = study_file.config.model_dump(mode="json")

@@ -9,9 +9,12 @@ from hpsearch.study._file import (
     load_study_file,
     study_from_dict,
 )
+from hpsearch.study._meta import STUDY_ATTR, StudyMeta
 
 __all__ = [
+    "STUDY_ATTR",
     "StudyFile",
+    "StudyMeta",
     "add_search_paths",
     "check_user_builder",
     "default_storage",
