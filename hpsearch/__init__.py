@@ -16,7 +16,7 @@ Importing this package does not import TensorFlow; running a study does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hpsearch._version import __version__
 from hpsearch.config import StudyConfig
@@ -31,7 +31,12 @@ from hpsearch.results import best_trials, list_studies, open_study
 from hpsearch.study import StudyFile, load_study_file
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from pathlib import Path
+
     import optuna
+
+    from hpsearch.export import ExportResult
 
 __all__ = [
     "ConfigError",
@@ -66,13 +71,46 @@ def run(study: StudyFile | str, *, quiet: bool = False, workers: int | None = No
     return run_study(study_file, quiet=quiet, workers=workers)
 
 
-def export_trial(study: str, **kwargs: Any) -> Any:
+def export_trial(
+    study: str | Path,
+    *,
+    storage: str | None = None,
+    trial: int | None = None,
+    out: str | Path | None = None,
+    formats: str | Sequence[str] = "keras,savedmodel",
+    full: bool = False,
+    retrain: bool = False,
+    force: bool = False,
+    on_message: Callable[[str], None] | None = None,
+) -> ExportResult:
     """Export a study's best trial (or ``trial=N``) as a ready-to-load Keras model with a
-    model card; see :func:`hpsearch.export.export_trial` for the options.
+    model card (:func:`hpsearch.export.export_trial` has the details).
+
+    Args:
+        study: a study file or a study name.
+        storage: a storage URL overriding the file's (or the default).
+        trial: the trial number (default: the best trial).
+        out: the export folder (default: ``exports/STUDY-trialN``).
+        formats: ``keras``, ``savedmodel`` and/or ``onnx`` (comma-separated or a list).
+        full: re-train on train+validation first.
+        retrain: re-train from the stored params and seed even if weights were kept.
+        force: replace an existing ``out``.
+        on_message: called with each note (warnings, the ONNX check) as it happens.
 
     Example:
         >>> result = hpsearch.export_trial("studies/quickstart.yaml", out="exports/best")
+        >>> result.card.test.accuracy  # measured on the held-out test split
     """
     from hpsearch.export import export_trial as _export
 
-    return _export(study, **kwargs)
+    return _export(
+        study,
+        storage=storage,
+        trial=trial,
+        out=out,
+        formats=formats,
+        full=full,
+        retrain=retrain,
+        force=force,
+        on_message=on_message,
+    )
