@@ -35,31 +35,29 @@ POSTGRES = "postgresql://127.0.0.1:5432/test"
 EPOCHS = 3
 
 
-def make_objective(study_file: Any, dataset: Any, progress: Any) -> Any:
+def make_trivial(study_file: Any, progress: Any) -> Any:
+    """A trial that samples and stores like a real one and trains nothing (``work``'s
+    ``evaluate``: the queue, seed and heartbeat around it are the real ones)."""
     import random
 
-    from hpsearch.engines._optuna import _Objective
     from hpsearch.storage import set_user_attrs
 
-    class Trivial(_Objective):
-        """Samples and stores like a real trial; trains nothing."""
+    def trivial(trial: Any) -> float:
+        params = study_file.space.suggest(trial)
+        progress.trial_started(trial.number, params)
+        history: dict[str, list[float]] = {"val_accuracy": [], "val_loss": []}
+        for epoch in range(1, EPOCHS + 1):
+            acc = random.random()
+            history["val_accuracy"].append(acc)
+            history["val_loss"].append(1 - acc)
+            trial.report(acc, epoch)
+            progress.epoch(trial.number, epoch, EPOCHS, {"val_accuracy": acc})
+        final = {key: values[-1] for key, values in history.items()}
+        final.update(epochs_run=EPOCHS, params=1000, train_seconds=0.0, history=history)
+        set_user_attrs(trial, final)  # as the real trial writes them
+        return history["val_accuracy"][-1]
 
-        def _run(self, trial: Any, frozen: Any) -> float:
-            params = self.study_file.space.suggest(trial)
-            self.progress.trial_started(trial.number, params)
-            history: dict[str, list[float]] = {"val_accuracy": [], "val_loss": []}
-            for epoch in range(1, EPOCHS + 1):
-                acc = random.random()
-                history["val_accuracy"].append(acc)
-                history["val_loss"].append(1 - acc)
-                trial.report(acc, epoch)
-                self.progress.epoch(trial.number, epoch, EPOCHS, {"val_accuracy": acc})
-            final = {key: values[-1] for key, values in history.items()}
-            final.update(epochs_run=EPOCHS, params=1000, train_seconds=0.0, history=history)
-            set_user_attrs(trial, final)  # as the real trial writes them
-            return history["val_accuracy"][-1]
-
-    return Trivial(study_file, dataset, progress)
+    return trivial
 
 
 def one_run(storage: str, n_trials: int, folder: Path, sampler: str = "tpe") -> dict[str, float]:
@@ -104,7 +102,7 @@ def one_run(storage: str, n_trials: int, folder: Path, sampler: str = "tpe") -> 
         None,  # type: ignore[arg-type]  # the trivial objective needs no data
         progress,
         limit=n_trials,
-        objective=make_objective(sf, None, progress),
+        evaluate=make_trivial(sf, progress),
     )
     total = time.perf_counter() - start
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)

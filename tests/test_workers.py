@@ -333,18 +333,15 @@ def test_checkpointed_trial_resumes_from_its_last_epoch(tmp_path):
 
 
 class _Instant:
-    """A trivial objective for the queue tests: samples the space, trains nothing."""
+    """A trivial trial for the queue tests: samples the space, trains nothing."""
 
     @staticmethod
-    def make(study_file: Any, progress: Any) -> Any:
-        from hpsearch.engines._optuna import _Objective
+    def make(study_file: Any) -> Any:
+        def instant(trial: Any) -> float:
+            params = study_file.space.suggest(trial)
+            return float(params["dropout"])
 
-        class Instant(_Objective):
-            def _run(self, trial: Any, frozen: Any) -> float:
-                params = self.study_file.space.suggest(trial)
-                return float(params["dropout"])
-
-        return Instant(study_file, None, progress)  # type: ignore[arg-type]
+        return instant
 
 
 def _instant_study(tmp_path: Path, n_trials: int) -> tuple[Any, Any, Any]:
@@ -372,7 +369,7 @@ def _instant_study(tmp_path: Path, n_trials: int) -> tuple[Any, Any, Any]:
 def _work(sf: Any, study: Any, progress: Any, **kwargs: Any) -> str:
     from hpsearch.engines._optuna import work
 
-    return work(study, sf, None, progress, objective=_Instant.make(sf, progress), **kwargs)
+    return work(study, sf, None, progress, evaluate=_Instant.make(sf), **kwargs)
 
 
 def test_a_large_budget_waits_in_a_window_of_slots(tmp_path):

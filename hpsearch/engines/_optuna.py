@@ -16,7 +16,7 @@ import math
 import shutil
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -269,8 +269,15 @@ class _Objective:
     :func:`hpsearch.artifacts.objective_values`, which decides what weights to keep too.
     """
 
-    def __init__(self, study_file: StudyFile, dataset: Dataset, progress: Progress) -> None:
+    def __init__(
+        self,
+        study_file: StudyFile,
+        dataset: Dataset,
+        progress: Progress,
+        evaluate: Callable[[optuna.Trial], float | list[float]] | None = None,
+    ) -> None:
         self.study_file = study_file
+        self.evaluate = evaluate
         self.dataset = dataset
         self.progress = progress
         self.consecutive_failures = 0
@@ -293,6 +300,8 @@ class _Objective:
             seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
             set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
             with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
+                if self.evaluate is not None:
+                    return self.evaluate(trial)
                 return self._evaluate(_TrialRun(trial, frozen, seed))
         except KeyboardInterrupt:
             # also when the signal came before training started: the slot was popped,
@@ -687,7 +696,7 @@ def work(
     deadline: float | None = None,
     max_trials: int | None = None,
     limit: int | None = None,
-    objective: _Objective | None = None,
+    evaluate: Callable[[optuna.Trial], float | list[float]] | None = None,
 ) -> str:
     """Run trials of ``study`` in this process until there is nothing left to do.
 
@@ -695,8 +704,9 @@ def work(
         deadline: ``time.time()`` after which no new trial starts.
         max_trials: stop after this many trials (a worker process is recycled).
         limit: stop once the study has this many finished trials.
-        objective: what each trial runs (default: train the study's model);
-            ``benchmarks/bookkeeping.py`` passes a trivial one.
+        evaluate: what each trial computes instead of training the study's model
+            (``benchmarks/bookkeeping.py`` and the queue tests pass a trivial one);
+            the queue, the seed and the heartbeat around it stay as in a real trial.
 
     Returns:
         Why it stopped: ``done`` (budget spent), ``timeout`` or ``recycle``.
@@ -708,7 +718,7 @@ def work(
     """
     if study_file.n_trials is not None:
         only_queued_trials(study)
-    objective = objective or _Objective(study_file, dataset, progress)
+    objective = _Objective(study_file, dataset, progress, evaluate)
     loop = _Loop(study, study_file, progress, objective, limit)
     while True:
         why = loop.stop_reason(deadline, max_trials)
