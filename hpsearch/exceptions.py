@@ -50,11 +50,12 @@ class ConfigError(HpsearchError):
         parts = []
         if self.source:
             parts.append(self.source)
-        if self.path:
-            parts.append(self.path)
+        if self.path:  # a key path can be as long as the keys a user wrote
+            path = self.path
+            parts.append(path if len(path) <= 200 else f"{path[:140]} ... {path[-40:]}")
         text = self.reason
         if self.has_value:
-            text = f"got {self.value!r}; {text}"
+            text = f"got {_short_repr(self.value)}; {text}"
         parts.append(text)
         return ": ".join(parts)
 
@@ -63,6 +64,18 @@ class ConfigError(HpsearchError):
         return type(self)(
             self.reason, path=self.path, value=self.value, source=source, has_value=self.has_value
         )
+
+
+def _short_repr(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut in the middle when longer than ``limit`` (a pasted list, an
+    alias-expanded tree), and never an exception (an integer too long to print)."""
+    try:
+        text = repr(value)
+    except Exception:  # e.g. ValueError: an int beyond sys.get_int_max_str_digits()
+        return f"<{type(value).__name__}>"
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 60]} ... {text[-40:]} ({len(text):,} characters)"
 
 
 class SetupError(ConfigError):

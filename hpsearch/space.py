@@ -19,9 +19,12 @@ from hpsearch.models._catalog import BUILTIN_FAMILIES, ParamDef, get_family
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["SearchSpace"]
+__all__ = ["MAX_GRID_POINTS", "SearchSpace"]
 
 Spec = RangeParam | ChoiceParam | FixedParam
+
+MAX_GRID_POINTS = 100_000
+"""Most points of a grid search, and most values one parameter may list."""
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,8 @@ class SearchSpace:
             if name not in dims:
                 dims[name] = Dim(name, FixedParam(value=pdef.default), pdef)
         self.dims = dims
-        for dim in dims.values():
+        # the depth first: checking a per-layer list reads it
+        for dim in sorted(dims.values(), key=lambda d: d.name != self.depth_param):
             self._check(dim)
         self._check_conditionals()
 
@@ -175,6 +179,13 @@ class SearchSpace:
         if spec.step is not None and spec.step <= 0:
             raise ConfigError(
                 "step must be > 0", path=f"{path}.step", value=spec.step, has_value=True
+            )
+        if spec.is_int and spec.step is not None and not float(spec.step).is_integer():
+            raise ConfigError(
+                "an integer range needs an integer step",
+                path=f"{path}.step",
+                value=spec.step,
+                has_value=True,
             )
         if pdef is not None:
             for key in ("low", "high"):
@@ -284,6 +295,10 @@ class SearchSpace:
         depth = values.get(self.depth_param) if self.depth_param else None
         if depth is None and self.depth_param and not self.dims[self.depth_param].searched:
             depth = self.dims[self.depth_param].spec.value  # type: ignore[union-attr]
+        elif depth is not None and self.depth_param:
+            # per-layer values are counted against it: check it before the others
+            ordered = {self.depth_param: depth, **values}
+            values = ordered
         for name, value in values.items():
             dim = self.dims.get(name)
             if dim is None:
@@ -320,18 +335,10 @@ class SearchSpace:
         return out
 
     # ------------------------------------------------------------------ grid
-    def grid(self, *, steps_required: bool = False) -> dict[str, list[Any]]:
-        """The grid (param name -> values), for Optuna's GridSampler or ``GridSearchCV``.
-
-        Args:
-            steps_required: refuse integer ranges without a step too (scikit-learn's
-                grid takes only explicit values).
-
-        Raises:
-            ConfigError: the space has a continuous range or per-layer values
-                with a varying depth.
-        """
-        grid: dict[str, list[Any]] = {}
+    def _grid_plan(self, steps_required: bool) -> list[tuple[list[str], RangeParam | ChoiceParam]]:
+        """The grid's parameters (the Optuna names of each, one per layer for a per-layer
+        one) and their specs; raises the ConfigErrors of :meth:`grid`."""
+        plan: list[tuple[list[str], RangeParam | ChoiceParam]] = []
         low_depth, high_depth = self._depth_range()
         for dim in self._ordered():
             spec = dim.spec
@@ -343,7 +350,7 @@ class SearchSpace:
                     "{choices: [...]}, or use method: random",
                     path=f"space.{dim.name}",
                 )
-            values = _grid_values(dim.name, spec)
+            _grid_count(dim.name, spec)  # a continuous range raises
             if dim.per_layer:
                 if low_depth != high_depth:
                     raise ConfigError(
@@ -351,11 +358,48 @@ class SearchSpace:
                         f"fix {self.depth_param} or drop per_layer",
                         path=f"space.{dim.name}",
                     )
-                for i in range(1, high_depth + 1):
-                    grid[f"{dim.name}_{i}"] = values
+                plan.append(([f"{dim.name}_{i}" for i in range(1, high_depth + 1)], spec))
             else:
-                grid[dim.name] = values
+                plan.append(([dim.name], spec))
+        return plan
+
+    def grid(self, *, steps_required: bool = False) -> dict[str, list[Any]]:
+        """The grid (param name -> values), for Optuna's GridSampler or ``GridSearchCV``.
+
+        Args:
+            steps_required: refuse integer ranges without a step too (scikit-learn's
+                grid takes only explicit values).
+
+        Raises:
+            ConfigError: the space has a continuous range, per-layer values with a
+                varying depth, or more than :data:`MAX_GRID_POINTS` points (both
+                searches go through every one; Optuna's lists them all up front).
+        """
+        plan = self._grid_plan(steps_required)
+        points = math.prod(_grid_count(names[0], spec) ** len(names) for names, spec in plan)
+        if points > MAX_GRID_POINTS:
+            raise ConfigError(
+                f"a grid of {_count_text(points)} points; a grid search may have up to "
+                f"{MAX_GRID_POINTS:,}: search fewer values (larger steps, fewer choices), "
+                "or sample instead of a grid",
+                path="space",
+            )
+        grid: dict[str, list[Any]] = {}
+        for names, spec in plan:
+            values = _grid_values(names[0], spec)
+            for name in names:
+                grid[name] = values
         return grid
+
+    def check_value_lists(self) -> None:
+        """Refuse a choice or stepped range with more than MAX_GRID_POINTS values:
+        :meth:`distributions` lists them."""
+        for dim in self._ordered():
+            spec = dim.spec
+            if isinstance(spec, ChoiceParam) or (
+                isinstance(spec, RangeParam) and spec.step is not None
+            ):
+                _grid_values(dim.name, spec, count_only=True)
 
     def distributions(self) -> dict[str, Any]:
         """scikit-learn ``param_distributions``: lists for choices, scipy distributions
@@ -432,12 +476,18 @@ class SearchSpace:
         return out
 
     def grid_size(self) -> int | None:
-        """Number of grid points, or None if the space is not finite."""
+        """Number of grid points, or None if the space is not finite (or has more than
+        10**300 points, which no search gets through)."""
         try:
-            grid = self.grid()
+            plan = self._grid_plan(steps_required=False)
         except ConfigError:
             return None
-        return math.prod(len(v) for v in grid.values())
+        size = 1
+        for names, spec in plan:
+            size *= _grid_count(names[0], spec) ** len(names)
+            if size > 10**300:
+                return None
+        return size
 
     def describe(self) -> list[tuple[str, str]]:
         """(name, description) rows for ``hpsearch validate``."""
@@ -542,16 +592,43 @@ class _IntDistribution:
         return f"IntDistribution({self.low}, {self.high}, log={self.log})"
 
 
-def _grid_values(name: str, spec: RangeParam | ChoiceParam) -> list[Any]:
+def _grid_count(name: str, spec: RangeParam | ChoiceParam) -> int:
+    """How many values :func:`_grid_values` gives, without listing them."""
     if isinstance(spec, ChoiceParam):
-        return list(spec.choices)
+        return len(spec.choices)
     if spec.is_int:
-        return list(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
+        return max(0, (int(spec.high) - int(spec.low)) // int(spec.step or 1) + 1)
     if spec.step is None:
         raise ConfigError(
             "a grid needs finite values; this is a continuous range: give a step or "
             "{choices: [...]}",
             path=f"space.{name}",
         )
-    n = int(math.floor((spec.high - spec.low) / spec.step + 1e-9)) + 1
+    steps = (spec.high - spec.low) / spec.step
+    if not math.isfinite(steps):  # the float division overflowed
+        return 10**309
+    return int(math.floor(steps + 1e-9)) + 1
+
+
+def _count_text(n: int) -> str:
+    return f"{n:,}" if n < 10**30 else f"about 10^{len(str(n)) - 1 if n < 10**4000 else '4000+'}"
+
+
+def _grid_values(
+    name: str, spec: RangeParam | ChoiceParam, *, count_only: bool = False
+) -> list[Any]:
+    n = _grid_count(name, spec)
+    if n > MAX_GRID_POINTS:
+        raise ConfigError(
+            f"{_count_text(n)} values; a parameter may list up to {MAX_GRID_POINTS:,}: "
+            "give a larger step or fewer choices",
+            path=f"space.{name}",
+        )
+    if count_only:
+        return []
+    if isinstance(spec, ChoiceParam):
+        return list(spec.choices)
+    if spec.is_int:
+        return list(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
+    assert spec.step is not None
     return [round(spec.low + i * spec.step, 12) for i in range(n)]

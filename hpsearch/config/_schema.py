@@ -15,6 +15,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    JsonValue,
     Tag,
     field_validator,
 )
@@ -23,7 +24,8 @@ Scalar = bool | int | float | str
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinity mean nothing in a study file (and NaN slips through range checks)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class RangeParam(_Strict):
@@ -155,13 +157,14 @@ class SearchConfig(_Strict):
     """Sampler, pruner and budget."""
 
     sampler: str = "auto"
-    sampler_options: dict[str, Any] = Field(default_factory=dict)
+    # JSON values: the run stores the configuration in the study as JSON
+    sampler_options: dict[str, JsonValue] = Field(default_factory=dict)
     pruner: str = "none"
-    pruner_options: dict[str, Any] = Field(default_factory=dict)
+    pruner_options: dict[str, JsonValue] = Field(default_factory=dict)
     n_trials: int | None = Field(default=None, gt=0)
     timeout: float | None = Field(default=None, gt=0)
     seed: int | None = 0
-    enqueue: list[dict[str, Any]] = Field(default_factory=list)
+    enqueue: list[dict[str, JsonValue]] = Field(default_factory=list)
     max_consecutive_failures: int = Field(default=5, gt=0)
     # the scikit-learn engine (search.engine: sklearn)
     engine: Literal["optuna", "sklearn"] = "optuna"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from hpsearch.exceptions import ConfigError
@@ -33,7 +32,7 @@ COMPARISON_PLOTS: tuple[str, ...] = get_args(PlotName)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class StudyRef(_Strict):
@@ -127,9 +126,11 @@ def is_dashboard_file(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     if p.suffix not in (".yaml", ".yml") or not p.is_file():
         return False
+    from hpsearch.config._yaml import read_yaml_file
+
     try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        raw = read_yaml_file(p, str(path), "dashboard file")
+    except ConfigError:  # a study file's loader gives the same message
         return False
     if not isinstance(raw, dict):
         return False
@@ -158,17 +159,22 @@ def load_dashboard_file(path: str | os.PathLike[str]) -> DashboardFile:
         >>> board.plots
         ['best', 'progress', 'params', 'groups', 'curves', 'importance']
     """
-    from hpsearch.config._loader import read_yaml_mapping
+    from hpsearch.config._loader import read_yaml_mapping, unexpected_error
 
     source = Path(path)
     label = str(path)
-    raw = read_yaml_mapping(source, label, "dashboard file", "title, studies, plots, ...")
     try:
-        config = DashboardConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise _from_pydantic(exc, raw).with_source(label) from None
-    board = DashboardFile(config=config, source=source.resolve(), label=label)
-    _check(board)
+        raw = read_yaml_mapping(source, label, "dashboard file", "title, studies, plots, ...")
+        try:
+            config = DashboardConfig.model_validate(raw)
+        except ValidationError as exc:
+            raise _from_pydantic(exc, raw).with_source(label) from None
+        board = DashboardFile(config=config, source=source.resolve(), label=label)
+        _check(board)
+    except ConfigError:
+        raise
+    except Exception as exc:  # a bug: still one line naming the file (--debug: the traceback)
+        raise unexpected_error(exc, label, "dashboard file") from exc
     return board
 
 
@@ -215,10 +221,10 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
     errors = exc.errors()
     # an unknown key explains the other errors it causes
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    from hpsearch.config._loader import error_loc, loc_path, pydantic_error
+
+    loc = error_loc(first, raw)
+    path = loc_path(loc)
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     kind = first["type"]
     if kind == "extra_forbidden":
@@ -233,6 +239,4 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
         )
     if kind == "too_short" and loc == ["studies"]:
         return ConfigError("list at least one study (a study file or a study name)", path=path)
-    from hpsearch.config._loader import pydantic_error
-
     return pydantic_error(first, path, more)

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch.config._loader import apply_overrides, read_yaml_mapping, validate_config
+from hpsearch.config._loader import (
+    apply_overrides,
+    read_yaml_mapping,
+    unexpected_error,
+    validate_config,
+)
 from hpsearch.config._schema import StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.objectives import Objective, resolve_objectives
@@ -134,7 +139,6 @@ def load_study_file(
     """
     source = Path(path)
     label = str(path)
-    raw = read_yaml_mapping(source, label, "study file", "data, model, space, ...")
     extra = list(overrides)
     if n_trials is not None:
         extra.append(f"search.n_trials={n_trials}")
@@ -143,12 +147,15 @@ def load_study_file(
     if storage is not None:
         extra.append(f"storage={storage}")
     try:
+        raw = read_yaml_mapping(source, label, "study file", "data, model, space, ...")
         raw = apply_overrides(raw, extra)
         study = study_from_dict(raw, source=source)
         study.label = label
         return study
     except ConfigError as exc:
-        raise exc.with_source(label) from None
+        raise exc.with_source(exc.source or label) from None
+    except Exception as exc:  # a bug: still one line naming the file (--debug: the traceback)
+        raise unexpected_error(exc, label, "study file") from exc
 
 
 def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> StudyFile:
@@ -222,6 +229,8 @@ def _check_sklearn(study: StudyFile) -> None:
         )
     if search.method in ("grid", "halving_grid"):
         study.space.grid(steps_required=True)
+    else:
+        study.space.check_value_lists()
     halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
     if halving_epochs and study.space.dims["epochs"].searched:
         raise ConfigError(
@@ -279,7 +288,7 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
     allowed = "mlp, cnn, or package.module:function"
     if not sep or not module_name or not func.isidentifier():
         raise ConfigError(f"allowed: {allowed}", path=path, value=target, has_value=True)
-    spec = find_module_spec(module_name, base_dir)
+    spec = find_module_spec(module_name, base_dir)  # imports nothing, runs no package code
     if spec is None:
         raise ConfigError(
             f"module {module_name!r} not found (searched the study's folder, the "
@@ -290,7 +299,17 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
         )
     origin = spec.origin
     if origin and origin.endswith(".py"):
-        tree = ast.parse(Path(origin).read_text(encoding="utf-8"))
+        try:
+            tree = ast.parse(Path(origin).read_bytes(), filename=origin)
+        except (SyntaxError, ValueError, OSError, RecursionError, MemoryError) as exc:
+            where = f" (line {exc.lineno})" if isinstance(exc, SyntaxError) and exc.lineno else ""
+            reason = getattr(exc, "msg", None) or " ".join(str(exc).split())[:200]
+            raise ConfigError(
+                f"cannot read module {module_name!r} ({origin}){where}: {reason}",
+                path=path,
+                value=target,
+                has_value=True,
+            ) from None
         names = {
             getattr(node, "name", None)
             for node in tree.body
