@@ -74,18 +74,18 @@ def _guard() -> Iterator[None]:
     except HpsearchError as exc:
         if _state["debug"]:
             raise
-        from hpsearch.engines._optuna import StudyInterrupted
+        from hpsearch.engines import StudyInterrupted, exit_code
 
         if isinstance(exc, StudyInterrupted):
             err.print(str(exc), markup=False)
-            raise typer.Exit(143 if exc.sigterm else 130) from None
+            raise typer.Exit(exit_code(exc)) from None
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(getattr(exc, "exit_code", 2)) from None
     except KeyboardInterrupt as exc:
-        from hpsearch.exceptions import Terminated
+        from hpsearch.engines import exit_code
 
         err.print("interrupted")
-        raise typer.Exit(143 if isinstance(exc, Terminated) else 130) from None
+        raise typer.Exit(exit_code(exc)) from None
 
 
 def _version(value: bool) -> None:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.engines._optuna import StudyInterrupted, require_complete, run_optuna
+from hpsearch.engines._core import StudyInterrupted, exit_code, handle_sigterm
+from hpsearch.engines._optuna import require_complete, run_optuna
 from hpsearch.engines._queue import budget_spent
-from hpsearch.engines._workers import handle_sigterm, run_parallel
+from hpsearch.engines._workers import run_parallel
 
 if TYPE_CHECKING:
     import optuna
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StudyInterrupted",
     "budget_spent",
+    "exit_code",
     "handle_sigterm",
     "require_complete",
     "retry_failed",

@@ -22,7 +22,19 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
-from hpsearch._version import __version__
+from hpsearch.engines._core import (
+    StudyInterrupted,
+    announce,
+    best_value,
+    check_model_builder,
+    config_drift,
+    count_stored,
+    create_or_join,
+    interrupted,
+    open_checked,
+    prepare_process,
+    warn_drift,
+)
 from hpsearch.engines._queue import (
     INTERRUPTED,
     SETUP_ERROR,
@@ -46,7 +58,6 @@ from hpsearch.exceptions import (
     HpsearchError,
     NoTrialCompleted,
     SetupError,
-    Terminated,
     TrialFailed,
 )
 from hpsearch.storage import set_user_attrs
@@ -61,8 +72,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ENGINE",
     "StudyInterrupted",
+    "announce_run",
+    "best_value",
     "budget_spent",
+    "check_model_builder",
+    "config_drift",
     "counts_toward_budget",
+    "create_or_join",
     "open_run",
     "run_optuna",
     "work",
@@ -70,94 +86,6 @@ __all__ = [
 
 ENGINE = "optuna"
 POLL_SECONDS = 2.0
-
-
-class StudyInterrupted(HpsearchError):
-    """Ctrl-C or SIGTERM; the running trial was marked FAIL (interrupted) and re-queued."""
-
-    sigterm = False
-
-
-def best_value(
-    study: optuna.Study, trials: list[optuna.trial.FrozenTrial] | None = None
-) -> float | None:
-    """The best value of the first objective so far (None before any COMPLETE trial).
-
-    ``trials``: the study's trials if just read (saves a storage read).
-    """
-    from optuna.study import StudyDirection
-    from optuna.trial import TrialState
-
-    if trials is None:
-        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    values = [t.values[0] for t in trials if t.state == TrialState.COMPLETE and t.values]
-    if not values:
-        return None
-    return max(values) if study.directions[0] == StudyDirection.MAXIMIZE else min(values)
-
-
-def create_or_join(
-    study_file: StudyFile,
-    storage: Any,
-    sampler: Any,
-    pruner: Any,
-    dataset_summary: dict[str, Any],
-    engine: str = ENGINE,
-    objective_names: list[str] | None = None,
-) -> tuple[optuna.Study, bool]:
-    """Create the study, or load it if it exists (to resume); True if this call created
-    it. Records what produced the study (configuration, data, engine).
-
-    When several workers start at once, the storage's unique study name decides
-    which one creates it.
-    """
-    import optuna
-
-    kwargs: dict[str, Any] = {
-        "storage": storage,
-        "study_name": study_file.name,
-        "sampler": sampler,
-        "pruner": pruner,
-    }
-    try:
-        study = optuna.create_study(directions=study_file.directions, **kwargs)  # type: ignore[arg-type]
-        created = True
-    except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.load_study(**kwargs)
-        created = False
-    wanted = [d.upper() for d in study_file.directions]
-    have = [d.name for d in study.directions]
-    if wanted != have:
-        raise ConfigError(
-            f"study {study_file.name!r} already exists in this storage with directions "
-            f"{', '.join(have).lower()}; choose another name or storage",
-            path="objective",
-        )
-    from hpsearch.study import StudyMeta
-
-    if created or not StudyMeta.of(study).recorded:
-        StudyMeta(
-            version=__version__,
-            engine=engine,
-            source=str(study_file.source) if study_file.source else None,
-            config=study_file.config.model_dump(mode="json"),
-            objectives=objective_names or [o.metric for o in study_file.objectives],
-            data=dataset_summary,
-        ).write(study)
-    return study, created
-
-
-def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
-    """The sections (data, model, space, objective) that differ from the stored study's."""
-    from hpsearch.study import StudyMeta
-
-    stored = StudyMeta.of(study).config
-    if not stored:
-        return []
-    current = study_file.config.model_dump(mode="json")
-    return [
-        key for key in ("data", "model", "space", "objective") if stored.get(key) != current[key]
-    ]
 
 
 def _requeue_interrupted(study: optuna.Study) -> int:
@@ -579,27 +507,23 @@ def _create_or_join_checked(
     study_file: StudyFile, worker: int | None
 ) -> tuple[optuna.Study, Dataset, bool]:
     """Everything that can reject the study happens here, before any file is written."""
-    from hpsearch.data import load_dataset
     from hpsearch.search import make_pruner, make_sampler
-    from hpsearch.storage import open_storage
 
     cfg = study_file.config
     n_objectives = len(study_file.objectives)
-    try:
-        _check_metrics(study_file)
-        dataset = load_dataset(cfg.data, study_file.base_dir)
-        check_model_builder(study_file, dataset)
-        sampler = make_sampler(cfg.search, study_file.space, n_objectives, worker=worker)
-        pruner = make_pruner(cfg.search, study_file.max_epochs, n_objectives)
-        storage = open_storage(
-            study_file.storage,
-            heartbeat_interval=cfg.workers.heartbeat_interval,
-            grace_period=cfg.workers.grace_period,
-        )
-        study, created = create_or_join(study_file, storage, sampler, pruner, dataset.summary())
-    except ConfigError as exc:
-        raise study_file.attribute(exc) from None
-    return study, dataset, created
+    return open_checked(
+        study_file,
+        engine=ENGINE,
+        check=lambda: _check_metrics(study_file),
+        samplers=lambda: (
+            make_sampler(cfg.search, study_file.space, n_objectives, worker=worker),
+            make_pruner(cfg.search, study_file.max_epochs, n_objectives),
+        ),
+        storage_options={
+            "heartbeat_interval": cfg.workers.heartbeat_interval,
+            "grace_period": cfg.workers.grace_period,
+        },
+    )
 
 
 def _wait_for_budget(study: optuna.Study, seconds: float = 60) -> bool:
@@ -619,25 +543,6 @@ def _set_budget(study: optuna.Study, n_trials: int, progress: Progress | None) -
             f"note: study {study.study_name!r} has a budget of {stored} trials; this run "
             f"stops after {n_trials} (queued slots stay for later runs and workers)"
         )
-
-
-def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
-    """Build a user builder's model once with the space's first values, before anything
-    is written: a builder that cannot be called or returns no ``keras.Model`` is a
-    :class:`SetupError` (one line, exit code 2), not a run of failed trials."""
-    if not study_file.space.family.is_user:
-        return
-    from hpsearch.training import configure_tensorflow
-
-    configure_tensorflow()  # quiet TensorFlow's import (a no-op once configured)
-    from hpsearch.models._builders import check_builder
-
-    check_builder(
-        study_file.config.model.family,
-        study_file.space.example_params(),
-        dataset.input_shape,
-        dataset.num_classes,
-    )
 
 
 def _reseed_for_resume(study: optuna.Study, study_file: StudyFile) -> None:
@@ -661,30 +566,22 @@ def _reseed_for_resume(study: optuna.Study, study_file: StudyFile) -> None:
         )
 
 
-def _announce(
+def announce_run(
     study: optuna.Study, study_file: StudyFile, dataset: Dataset, progress: Progress
 ) -> None:
+    """The Optuna engine's first line: the budget (or how much of it is spent)."""
     spent = budget_spent(study)
     n_trials = study_file.n_trials
     timeout = study_file.config.search.timeout
-    drift = config_drift(study, study_file)
-    if drift:
-        progress.message(
-            f"warning: study {study.study_name!r} was created with a different "
-            f"{', '.join(drift)}; new trials are added to it (use another name to start afresh)"
-        )
+    warn_drift(study, study_file, progress)
     if spent:
         progress.message(
             f"resuming study {study.study_name!r}: {spent} of "
             f"{n_trials or '∞'} trials already finished"
         )
     else:
-        progress.message(
-            f"study {study.study_name!r}: {n_trials or '∞'} trials"
-            + (f", timeout {timeout:g}s" if timeout else "")
-            + f", data {dataset.name} ({len(dataset.x_train)} train / "
-            f"{len(dataset.x_val)} validation), storage {study_file.storage}"
-        )
+        what = f"{n_trials or '∞'} trials" + (f", timeout {timeout:g}s" if timeout else "")
+        announce(study, study_file, dataset, progress, what)
 
 
 def work(
@@ -788,12 +685,11 @@ class _Loop:
             raise self.study_file.attribute(stopped) from None
         except KeyboardInterrupt as exc:
             _requeue_stopped(self.study, self.objective.worker)
-            interrupted = StudyInterrupted(
-                "interrupted: the running trial is marked FAIL (interrupted) and queued again; "
-                "run the same command again to resume"
-            )
-            interrupted.sigterm = isinstance(exc, Terminated)
-            raise interrupted from None
+            raise interrupted(
+                exc,
+                "the running trial is marked FAIL (interrupted) and queued again; "
+                "run the same command again to resume",
+            ) from None
         self.ran += 1
         return True
 
@@ -828,14 +724,12 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
         StudyInterrupted: on Ctrl-C, after the running trial was marked FAIL.
         HpsearchError: bad input, or too many trials failed in a row.
     """
-    from hpsearch.training import configure_tensorflow
-
     # threads are set before TensorFlow runs anything (open_run may build a model)
-    configure_tensorflow(study_file.config.workers.threads)
+    prepare_process(study_file, study_file.config.workers.threads)
     progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
     study, dataset = open_run(study_file, progress=progress)
-    progress.set_counts(study, best_value(study))
-    _announce(study, study_file, dataset, progress)
+    count_stored(progress, study)
+    announce_run(study, study_file, dataset, progress)
     timeout = study_file.config.search.timeout
     with progress:
         work(

@@ -31,8 +31,14 @@ from sklearn.utils import ClassifierTags
 
 from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
-from hpsearch.engines._optuna import StudyInterrupted, check_model_builder, create_or_join
-from hpsearch.exceptions import ConfigError
+from hpsearch.engines._core import (
+    announce,
+    best_value,
+    count_stored,
+    interrupted,
+    open_checked,
+    prepare_process,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -249,7 +255,7 @@ class _Recorder:
             self.study.add_trial(trial)
             self.done.add(key)
             stored = self.study.trials[-1]
-            self.progress.trial_finished(stored, _best(self.study))
+            self.progress.trial_finished(stored, best_value(self.study))
 
     def record_failure(self, params: Mapping[str, Any], exc: BaseException) -> None:
         active = self._active(params)
@@ -266,13 +272,7 @@ class _Recorder:
         )
         self.study.add_trial(trial)
         self.done.add(key)
-        self.progress.trial_finished(self.study.trials[-1], _best(self.study))
-
-
-def _best(study: optuna.Study) -> float | None:
-    from hpsearch.engines._optuna import best_value
-
-    return best_value(study)
+        self.progress.trial_finished(self.study.trials[-1], best_value(self.study))
 
 
 def _incremental(base: type) -> type:
@@ -373,28 +373,23 @@ def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
 def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.Study, Any]:
     """:func:`run_sklearn`, also returning the fitted scikit-learn search object
     (its ``cv_results_`` cover the candidates evaluated in this run)."""
-    from hpsearch.study import add_search_paths
-    from hpsearch.training import configure_tensorflow
-
-    configure_tensorflow()
-    add_search_paths(study_file.base_dir)
+    prepare_process(study_file)
     cfg = study_file.config
     seed = cfg.search.seed or 0
-    study, dataset = _open(study_file)
+    study, dataset, _ = open_checked(
+        study_file, engine=ENGINE, objective_names=[_metric_name(cfg.search.scoring)]
+    )
     n_candidates = study_file.n_trials or 0
     progress = Progress(_metric_name(cfg.search.scoring), None, quiet=quiet)
-    progress.set_counts(study, _best(study))
+    count_stored(progress, study)
     estimator = build_estimator(study_file, seed)
     search = make_search(study_file, estimator, seed)
     folds = _FoldProgress(progress, n_candidates, cfg.search.cv)
     halving_epochs = cfg.search.resource == "epochs" and cfg.search.method.startswith("halving")
     recorder = _Recorder(study, study_file, seed, folds, "epochs" if halving_epochs else None)
     search._recorder = recorder
-    progress.message(
-        f"study {study.study_name!r}: {type(search).__name__} over {n_candidates} candidates x "
-        f"{cfg.search.cv} folds, data {dataset.name} ({len(dataset.x_train)} train / "
-        f"{len(dataset.x_val)} validation), storage {study_file.storage}"
-    )
+    what = f"{type(search).__name__} over {n_candidates} candidates x {cfg.search.cv} folds"
+    announce(study, study_file, dataset, progress, what)
     pending = _pending(search, recorder)
     if pending is not None and pending < n_candidates:
         progress.message(
@@ -409,29 +404,6 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     return study, search
 
 
-def _open(study_file: StudyFile) -> tuple[optuna.Study, Dataset]:
-    """Everything that can reject the study happens here, before any file is written."""
-    from hpsearch.data import load_dataset
-    from hpsearch.storage import open_storage
-
-    try:
-        dataset = load_dataset(study_file.config.data, study_file.base_dir)
-        check_model_builder(study_file, dataset)
-        storage = open_storage(study_file.storage)
-        study, _ = create_or_join(
-            study_file,
-            storage,
-            None,
-            None,
-            dataset.summary(),
-            engine=ENGINE,
-            objective_names=[_metric_name(study_file.config.search.scoring)],
-        )
-    except ConfigError as exc:
-        raise study_file.attribute(exc) from None
-    return study, dataset
-
-
 def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress) -> None:
     """Evaluate the candidates (each stored as it finishes); Ctrl-C keeps the finished."""
     global _ACTIVE_PROGRESS
@@ -439,10 +411,9 @@ def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress
     try:
         with progress:
             search.fit(dataset.x_train, dataset.y_train)
-    except KeyboardInterrupt:
-        raise StudyInterrupted(
-            "interrupted: finished candidates are stored; run the same command again to "
-            "evaluate the rest"
+    except KeyboardInterrupt as exc:
+        raise interrupted(
+            exc, "finished candidates are stored; run the same command again to evaluate the rest"
         ) from None
     finally:
         _ACTIVE_PROGRESS = None
@@ -501,8 +472,6 @@ def _refit(
 ) -> None:
     """Refit the best candidate on all training data; score it on the validation split."""
     from sklearn.base import clone
-
-    from hpsearch.engines._optuna import best_value
 
     if best_value(study) is None:
         return

@@ -31,6 +31,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
+from hpsearch.engines._core import (
+    StudyInterrupted,
+    count_stored,
+    exit_code,
+    handle_sigterm,
+    interrupted,
+    prepare_process,
+)
 from hpsearch.engines._queue import worker_id
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
 
@@ -44,21 +52,6 @@ __all__ = ["Terminated", "exit_code", "handle_sigterm", "run_parallel"]
 RECYCLE_EXIT = 3
 ERROR_EXIT = 2
 STOP_WAIT_SECONDS = 60.0
-
-
-def handle_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` in this process (main thread only)."""
-
-    def raise_terminated(signum: int, frame: Any) -> None:
-        raise Terminated
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)
-
-
-def exit_code(exc: BaseException) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM (the shell's convention)."""
-    return 143 if isinstance(exc, Terminated) or getattr(exc, "sigterm", False) else 130
 
 
 # ----------------------------------------------------------------- worker side
@@ -115,9 +108,8 @@ class _EventProgress(Progress):
 @quiet_optuna()
 def _worker_main(spec_text: str) -> int:
     """One worker process (``python -m hpsearch.engines._workers SPEC``)."""
-    from hpsearch.engines._optuna import StudyInterrupted, open_run, work
+    from hpsearch.engines._optuna import open_run, work
     from hpsearch.study import study_from_dict
-    from hpsearch.training import configure_tensorflow
 
     handle_sigterm()
     spec = json.loads(spec_text)
@@ -126,7 +118,7 @@ def _worker_main(spec_text: str) -> int:
     try:
         source = Path(spec["source"]) if spec.get("source") else None
         study_file = study_from_dict(spec["config"], source=source)
-        configure_tensorflow(spec["threads"])
+        prepare_process(study_file, spec["threads"])
         progress = _EventProgress(study_file.objectives[0].metric, events)
         study, dataset = open_run(study_file, role="worker", worker=spec["worker"])
         why = work(
@@ -327,7 +319,7 @@ def run_parallel(
         StudyInterrupted: Ctrl-C or SIGTERM; the workers' trials were re-queued.
         HpsearchError: bad input, or workers kept failing.
     """
-    from hpsearch.engines._optuna import StudyInterrupted, _announce, best_value, open_run
+    from hpsearch.engines._optuna import announce_run, open_run
 
     if study_file.config.search.engine == "sklearn":
         raise ConfigError(
@@ -339,8 +331,8 @@ def run_parallel(
     cfg = study_file.config
     progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
     study, dataset = open_run(study_file, role=role, progress=progress)
-    progress.set_counts(study, best_value(study))
-    _announce(study, study_file, dataset, progress)
+    count_stored(progress, study)
+    announce_run(study, study_file, dataset, progress)
     spec = _worker_spec(study_file, n_workers, role)
     progress.message(
         f"{n_workers} worker process(es), {spec['threads']} TensorFlow thread(s) each, "
@@ -351,12 +343,11 @@ def run_parallel(
         try:
             supervisor.run()
         except KeyboardInterrupt as exc:
-            interrupted = StudyInterrupted(
-                "interrupted: running trials are marked FAIL (interrupted) and queued again; "
-                "run the same command again to resume"
-            )
-            interrupted.sigterm = isinstance(exc, Terminated)
-            raise interrupted from None
+            raise interrupted(
+                exc,
+                "running trials are marked FAIL (interrupted) and queued again; "
+                "run the same command again to resume",
+            ) from None
     if supervisor.errors and not _finished(study, study_file):
         raise HpsearchError(supervisor.errors[-1])
     return study
