@@ -429,10 +429,14 @@ def test_timeout_only_budget(write_study, storage_url):
     assert 1 <= len(study.trials) <= 2
 
 
-def _states(db: Path) -> list[tuple[int, str]]:
+def _states(db: Path) -> list[tuple[int, str, int]]:
+    """(number, state, epochs reported) of every trial."""
     con = sqlite3.connect(db, timeout=30)
     try:
-        return con.execute("SELECT number, state FROM trials ORDER BY number").fetchall()
+        return con.execute(
+            "SELECT number, state, (SELECT COUNT(*) FROM trial_intermediate_values v"
+            " WHERE v.trial_id = t.trial_id) FROM trials t ORDER BY number"
+        ).fetchall()
     except sqlite3.OperationalError:
         return []
     finally:
@@ -468,13 +472,14 @@ def test_ctrl_c_marks_the_trial_and_a_rerun_finishes_exactly_the_budget(
     try:
         while time.monotonic() < deadline:
             states = _states(db)
-            done = [n for n, s in states if s == "COMPLETE"]
-            running = [n for n, s in states if s == "RUNNING"]
-            if done and running:
+            done = [n for n, s, _ in states if s == "COMPLETE"]
+            # inside the running trial's epochs, far from its end: a Ctrl-C that came
+            # between two trials would leave no trial to mark
+            training = [n for n, s, epochs in states if s == "RUNNING" and 1 <= epochs <= 20]
+            if done and training:
                 break
             assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        time.sleep(0.5)  # inside the running trial's epochs
+            time.sleep(0.1)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=120)
     finally:
