@@ -12,7 +12,6 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -48,15 +47,13 @@ def resolve_target(study: str | None, storage: str | None) -> tuple[str, str | N
     storage) or a study name in ``storage`` (default: ``$HPSEARCH_STORAGE``, else
     ``./hpsearch.db``).
     """
-    from hpsearch.study import default_storage, load_study_file
+    from hpsearch.results import study_target
+    from hpsearch.study import default_storage
 
     if study is None:
         return storage or default_storage(), None
-    path = Path(study)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        study_file = load_study_file(path, storage=storage)
-        return study_file.storage, study_file.name
-    return storage or default_storage(), study
+    name, url = study_target(study, storage)
+    return url, name
 
 
 def _study_id(backend: optuna.storages.BaseStorage, name: str, url: str) -> int:

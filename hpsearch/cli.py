@@ -216,11 +216,9 @@ def _parse_numbers(text: str | None) -> list[int] | None:
 
 def _study_file_for(study: str, storage: str | None, overrides: list[str]) -> Any:
     """A study file, or the configuration stored with a study of that name."""
-    from pathlib import Path
+    from hpsearch.study import is_study_file, load_study_file
 
-    from hpsearch.study import load_study_file
-
-    if Path(study).suffix in (".yaml", ".yml") or Path(study).is_file():
+    if is_study_file(study):
         return load_study_file(study, overrides, storage=storage)
     from hpsearch.config import apply_overrides
     from hpsearch.results import open_study, study_file_of

@@ -412,10 +412,10 @@ def _prepare(
     note: Callable[[str], None],
 ) -> _Job:
     """Open the study, pick the trial and check the output folder."""
-    from hpsearch.results import _target, open_study, study_file_of
+    from hpsearch.results import open_study, study_file_of, study_target
 
     opened = open_study(study, storage)
-    _, storage_url = _target(study, storage)
+    _, storage_url = study_target(study, storage)
     frozen = _pick_trial(opened, number)
     out_dir = _out_dir(out, opened.study_name, frozen.number, force=force)
     return _Job(

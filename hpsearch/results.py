@@ -7,18 +7,31 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpsearch.exceptions import HpsearchError, StudyNotFoundError
-from hpsearch.study import StudyFile, StudyMeta, default_storage, load_study_file
+from hpsearch.study import StudyFile, StudyMeta, default_storage, is_study_file, load_study_file
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["StudyRow", "best_trials", "list_studies", "open_study", "study_file_of"]
+__all__ = [
+    "StudyRow",
+    "best_trials",
+    "list_studies",
+    "open_study",
+    "study_file_of",
+    "study_target",
+]
 
 
-def _target(study: str | Path, storage: str | None) -> tuple[str, str]:
-    path = Path(study)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        sf = load_study_file(path, storage=storage)
+def study_target(study: str | Path, storage: str | None = None) -> tuple[str, str]:
+    """The (study name, storage URL) that a command's STUDY argument and ``--storage``
+    name: a study file's own, or a study name in ``storage`` (default
+    :func:`hpsearch.study.default_storage`).
+
+    >>> study_target("quickstart", "sqlite:///runs.db")
+    ('quickstart', 'sqlite:///runs.db')
+    """
+    if is_study_file(study):
+        sf = load_study_file(study, storage=storage)
         return sf.name, sf.storage
     return str(study), storage or default_storage()
 
@@ -41,7 +54,7 @@ def open_study(study: str | Path, storage: str | None = None) -> optuna.Study:
 
     from hpsearch.storage import open_storage
 
-    name, url = _target(study, storage)
+    name, url = study_target(study, storage)
     backend = open_storage(url, create=False, heartbeat=False)
     try:
         return optuna.load_study(study_name=name, storage=backend)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -193,14 +192,9 @@ def load_view(study: str, storage: str | None = None, label: str | None = None) 
         StudyNotFoundError: no such study in the storage.
         ConfigError: a bad study file or storage URL.
     """
-    from hpsearch.results import open_study
-    from hpsearch.study import default_storage, load_study_file
+    from hpsearch.results import open_study, study_target
 
-    path = Path(study)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        url = load_study_file(path, storage=storage).storage
-    else:
-        url = storage or default_storage()
+    _, url = study_target(study, storage)
     return StudyView.of(open_study(study, storage), storage=url, label=label)
 
 

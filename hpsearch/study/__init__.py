@@ -6,6 +6,7 @@ from hpsearch.study._file import (
     add_search_paths,
     check_user_builder,
     default_storage,
+    is_study_file,
     load_study_file,
     study_from_dict,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "add_search_paths",
     "check_user_builder",
     "default_storage",
+    "is_study_file",
     "load_study_file",
     "study_from_dict",
 ]

@@ -112,6 +112,17 @@ def default_storage() -> str:
     return f"sqlite:///{Path.cwd() / 'hpsearch.db'}"
 
 
+def is_study_file(study: str | os.PathLike[str]) -> bool:
+    """Whether a command's STUDY argument names a study file (``.yaml``/``.yml``, or an
+    existing file) rather than a study in a storage.
+
+    >>> is_study_file("studies/quickstart.yaml"), is_study_file("quickstart")
+    (True, False)
+    """
+    path = Path(study)
+    return path.suffix in (".yaml", ".yml") or path.is_file()
+
+
 def load_study_file(
     path: str | os.PathLike[str],
     overrides: Sequence[str] = (),
