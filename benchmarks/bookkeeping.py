@@ -5,7 +5,7 @@ on in-memory, SQLite, journal-file and PostgreSQL storage, at 100 and 1,000 tria
         [--sampler tpe|random]
     python benchmarks/bookkeeping.py --quick      # 30 trials, memory and sqlite; no BENCHMARKS.md
 
-The loop is the real one (``hpsearch.engines._optuna.work``: queued budget slots,
+The loop is the real one (``hpsearch.engines.work``: queued budget slots,
 heartbeats, budget checks, progress, the best value after each trial) and the
 trivial objective writes what a real trial writes: the MNIST MLP space's params
 sampled by TPE, one intermediate value per epoch (3 epochs), the final metrics,
@@ -63,9 +63,7 @@ def make_trivial(study_file: Any, progress: Any) -> Any:
 def one_run(storage: str, n_trials: int, folder: Path, sampler: str = "tpe") -> dict[str, float]:
     import optuna
 
-    from hpsearch._progress import Progress
-    from hpsearch.engines._optuna import create_or_join, work
-    from hpsearch.engines._queue import top_up
+    from hpsearch.engines import Progress, create_or_join, top_up, work
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
     from hpsearch.study import study_from_dict

@@ -366,7 +366,7 @@ def run_kerastuner(sf: Any, dataset: Any, folder: Path, budget: float, seed: int
 def run_randomsearch(sf: Any, dataset: Any, budget: float, seed: int) -> Result:
     from sklearn.model_selection import PredefinedSplit, RandomizedSearchCV
 
-    from hpsearch.engines._sklearn import build_estimator
+    from hpsearch.engines import build_estimator
 
     result = Result("randomsearch")
     kept: dict[str, Any] = {}

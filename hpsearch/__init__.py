@@ -2,14 +2,21 @@
 
 A study file declares the data, the model family, the search space, the
 objective(s), the sampler, pruner and budget. The same steps the CLI runs are
-available here for notebooks::
+available here for notebooks:
 
-    import hpsearch
+    >>> import hpsearch
+    >>> study_file = hpsearch.load_study_file("studies/quickstart.yaml", ["search.n_trials=5"])
+    >>> study_file.name, study_file.n_trials, study_file.directions
+    ('quickstart', 5, ['maximize'])
 
-    study_file = hpsearch.load_study_file("studies/quickstart.yaml", ["search.n_trials=5"])
-    study = hpsearch.run(study_file)          # an optuna.Study, stored in SQLite
-    best = hpsearch.best_trials(study)[0]
-    print(best.params, best.user_attrs["val_accuracy"])
+Running it trains Keras models (minutes), so these lines are not run as tests:
+
+    >>> study = hpsearch.run(study_file)  # doctest: +SKIP
+    >>> best = hpsearch.best_trials(study)[0]  # doctest: +SKIP
+    >>> print(best.params, best.user_attrs["val_accuracy"])  # doctest: +SKIP
+
+``run`` returns an ``optuna.Study`` stored in SQLite (``hpsearch.db`` in the working
+directory unless the file names a ``storage``).
 
 Importing this package does not import TensorFlow; running a study does.
 """
@@ -97,9 +104,10 @@ def export_trial(
         force: replace an existing ``out``.
         on_message: called with each note (warnings, the ONNX check) as it happens.
 
-    Example:
-        >>> result = hpsearch.export_trial("studies/quickstart.yaml", out="exports/best")
-        >>> result.card.test.accuracy  # measured on the held-out test split
+    Example (it trains a model unless the search kept the trial's weights, so it is
+    not run as a test):
+        >>> result = hpsearch.export_trial("studies/quickstart.yaml")  # doctest: +SKIP
+        >>> result.card.test.accuracy  # on the held-out test split  # doctest: +SKIP
     """
     from hpsearch.export import export_trial as _export
 

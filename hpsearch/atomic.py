@@ -35,8 +35,24 @@ def atomic_dir(dest: str | Path, *, replace: bool = False) -> Iterator[Path]:
             and ``replace`` is false; nothing is written.
 
     Example:
+        >>> with atomic_dir("exports/best") as tmp:
+        ...     _ = (tmp / "model.keras").write_bytes(b"weights")
+        >>> [p.name for p in Path("exports/best").iterdir()]
+        ['model.keras']
+        >>> with atomic_dir("exports/best") as tmp:
+        ...     pass
+        Traceback (most recent call last):
+        hpsearch.atomic.DestinationExists: exports/best already exists
         >>> with atomic_dir("exports/best", replace=True) as tmp:
-        ...     (tmp / "model.keras").write_bytes(data)
+        ...     raise RuntimeError("the export failed half-way")
+        Traceback (most recent call last):
+        RuntimeError: the export failed half-way
+        >>> [p.name for p in Path("exports").iterdir()]  # no temporary folder left behind
+        ['best']
+        >>> with atomic_dir("exports/best", replace=True) as tmp:
+        ...     _ = (tmp / "model.onnx").write_bytes(b"other weights")
+        >>> [p.name for p in Path("exports/best").iterdir()]
+        ['model.onnx']
     """
     dest = Path(dest)
     _refuse_existing(dest, replace)

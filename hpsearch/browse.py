@@ -79,10 +79,11 @@ class DashboardServer:
         StudyNotFoundError: no such study in the storage.
         HpsearchError: the address cannot be bound (port in use).
 
-    Example:
-        >>> server = DashboardServer("sqlite:///hpsearch.db", study="quickstart", port=0)
-        >>> print(server.url)          # http://127.0.0.1:43121/dashboard/studies/1
-        >>> server.serve_forever()     # until Ctrl-C or server.shutdown()
+    Example (it needs a stored study and serves until stopped; not run as a test):
+        >>> url = "sqlite:///hpsearch.db"  # doctest: +SKIP
+        >>> server = DashboardServer(url, study="quickstart", port=0)  # doctest: +SKIP
+        >>> print(server.url)  # http://127.0.0.1:43121/dashboard/studies/1  # doctest: +SKIP
+        >>> server.serve_forever()  # until Ctrl-C or server.shutdown()  # doctest: +SKIP
     """
 
     def __init__(

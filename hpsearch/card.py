@@ -293,10 +293,38 @@ class ModelCard:
         reproduce: commands that make the model again.
         config: the study configuration searched (``study.yaml``).
 
-    Example:
-        >>> card = ModelCard.from_json(Path("exports/qs/model_card.json").read_text())
-        >>> card.test.accuracy, card.model.input.shape
-        (0.9694, [8, 8, 1])
+    Example (``hpsearch export`` fills in every field; ``predict`` reads them back):
+        >>> card = ModelCard(
+        ...     format_version=1,
+        ...     created="2025-01-02T03:04:05+00:00",
+        ...     study=StudyInfo("quickstart", "sqlite:///hpsearch.db", "optuna", None,
+        ...                     [Objective("val_accuracy", "maximize")], "mlp"),
+        ...     trial=TrialInfo(12, {"val_accuracy": 0.97}, {"width": 64}, {"width": 64},
+        ...                     seed=54, metrics={}, epochs_run=20, train_seconds=4.2,
+        ...                     started=None),
+        ...     weights=WeightsInfo("kept", "artifacts/trial-12", 20, None, "train"),
+        ...     model=ModelInfo("mlp", 4810, 4810, InputSpec("inputs", [8, 8, 1], "float32"),
+        ...                     "softmax probabilities over the 10 classes", [], "(layers)"),
+        ...     data=DataInfo("digits", None, None, None, 0, 1149, 288, 360, [8, 8, 1],
+        ...                   "float64", [str(i) for i in range(10)], {"kind": "divide",
+        ...                   "value": 16.0}, "inputs are divided by 16", "ab12", "ab12"),
+        ...     validation=Validation({"val_accuracy": 0.97}, Measurement(0.97, 279, 288, 0.1)),
+        ...     test=Measurement(accuracy=0.9694, correct=349, samples=360, loss=0.11),
+        ...     files={"model.keras": "Keras 3 model"},
+        ...     checks={},
+        ...     versions={"hpsearch": "0.1.0"},
+        ...     reproduce=Reproduce("hpsearch export quickstart --trial 12", "hpsearch run x"),
+        ...     config={"name": "quickstart"},
+        ... )
+        >>> text = card.to_json()  # the text of model_card.json
+        >>> again = ModelCard.from_json(text)
+        >>> again == card, again.test.accuracy, again.model.input.shape
+        (True, 0.9694, [8, 8, 1])
+        >>> again["trial"]["params"]  # dict-style reading of the JSON form
+        {'width': 64}
+        >>> ModelCard.from_json('{"format_version": 1}')
+        Traceback (most recent call last):
+        hpsearch.card.CardError: not a model card: created is missing
     """
 
     format_version: int

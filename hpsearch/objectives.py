@@ -44,7 +44,21 @@ class Objective:
 
 
 def resolve_objectives(configs: list[ObjectiveConfig]) -> list[Objective]:
-    """Fill in default directions and check the metric names."""
+    """Fill in default directions and check the metric names.
+
+    Example:
+        >>> from hpsearch.config import ObjectiveConfig
+        >>> resolve_objectives([ObjectiveConfig(metric="val_accuracy"),
+        ...                     ObjectiveConfig(metric="params")])  # doctest: +NORMALIZE_WHITESPACE
+        [Objective(metric='val_accuracy', direction='maximize'),
+         Objective(metric='params', direction='minimize')]
+        >>> top_k = resolve_objectives([ObjectiveConfig(metric="val_top_k")])[0]
+        >>> top_k.direction, top_k.keras_metric  # compiled into the model as top_k
+        ('maximize', 'top_k')
+        >>> resolve_objectives([ObjectiveConfig(metric="latency")])
+        Traceback (most recent call last):
+        hpsearch.exceptions.ConfigError: objective.metric: got 'latency'; a single objective ...
+    """
     out = []
     seen: set[str] = set()
     for i, cfg in enumerate(configs):

@@ -280,9 +280,9 @@ def predict(
         inputs: one ``.npz``/``.npy``/``.csv`` file, or PNG images / folders of them.
         key: the ``.npz`` array holding the inputs (default ``x``, then ``x_test``).
 
-    Example:
-        >>> p = predict("exports/quickstart-trial12", ["digits_test.npz"])
-        >>> p.labels[:3], p.accuracy
+    Example (it needs an export folder and loads Keras; not run as a test):
+        >>> p = predict("exports/quickstart-trial12", ["digits_test.npz"])  # doctest: +SKIP
+        >>> p.labels[:3], p.accuracy  # doctest: +SKIP
         (['6', '9', '3'], 0.9694)
     """
     loaded = load_exported(model_dir)

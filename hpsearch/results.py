@@ -46,9 +46,21 @@ def open_study(study: str | Path, storage: str | None = None) -> optuna.Study:
     Raises:
         StudyNotFoundError: no such study in the storage.
 
-    Example:
-        >>> study = open_study("studies/quickstart.yaml")
-        >>> study.best_trial.params
+    Example (a study file finds its study through its ``name`` and ``storage``):
+        >>> study = open_study("studies/quickstart.yaml")  # doctest: +SKIP
+        >>> study.best_trial.params  # doctest: +SKIP
+
+    A name and a storage URL work for any Optuna study (here one made without hpsearch):
+        >>> import optuna
+        >>> url = "sqlite:///results-example.db"
+        >>> made = optuna.create_study(study_name="demo", storage=url)
+        >>> made.add_trial(optuna.trial.create_trial(value=0.5, params={"x": 1},
+        ...     distributions={"x": optuna.distributions.IntDistribution(0, 3)}))
+        >>> open_study("demo", url).best_trial.params
+        {'x': 1}
+        >>> open_study("other", url)
+        Traceback (most recent call last):
+        hpsearch.exceptions.StudyNotFoundError: no study 'other' in ... (studies there: demo)
     """
     import optuna
 
@@ -76,7 +88,18 @@ class StudyRow:
 
 
 def list_studies(storage: str | None = None) -> list[StudyRow]:
-    """Every study in a storage with its trial counts and best value."""
+    """Every study in a storage with its trial counts and best value.
+
+    Example:
+        >>> import optuna
+        >>> url = "sqlite:///list-example.db"
+        >>> study = optuna.create_study(study_name="demo", storage=url, direction="maximize")
+        >>> for value in (0.25, 0.75):
+        ...     study.add_trial(optuna.trial.create_trial(value=value))
+        >>> study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+        >>> [(row.name, row.directions, row.counts, row.best) for row in list_studies(url)]
+        [('demo', ['maximize'], {'COMPLETE': 2, 'FAIL': 1}, [0.75])]
+    """
     import optuna
 
     from hpsearch.storage import open_storage
@@ -104,7 +127,18 @@ def list_studies(storage: str | None = None) -> list[StudyRow]:
 
 
 def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The best trial, or every Pareto-optimal trial of a multi-objective study."""
+    """The best trial, or every Pareto-optimal trial of a multi-objective study.
+
+    Example:
+        >>> import optuna
+        >>> study = optuna.create_study(directions=["maximize", "minimize"])
+        >>> for accuracy, params in [(0.9, 5000), (0.8, 900), (0.7, 1200)]:
+        ...     study.add_trial(optuna.trial.create_trial(values=[accuracy, params]))
+        >>> sorted(t.values for t in best_trials(study))  # the third is beaten by the second
+        [[0.8, 900], [0.9, 5000]]
+        >>> best_trials(optuna.create_study())  # nothing finished yet
+        []
+    """
     from optuna.trial import TrialState
 
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):

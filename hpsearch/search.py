@@ -123,7 +123,19 @@ def __getattr__(name: str) -> Any:
 
 
 def resume_seed(seed: int, started: int) -> int:
-    """The sampler seed of a study resumed with ``started`` trials already started."""
+    """The sampler seed of a study resumed with ``started`` trials already started.
+
+    The same study resumed at the same point draws the same proposals; at another
+    point, or with another ``search.seed``, other ones. The seed fits NumPy's range.
+
+    Example:
+        >>> resume_seed(42, 3) == resume_seed(42, 3)
+        True
+        >>> len({resume_seed(42, 3), resume_seed(42, 4), resume_seed(7, 3)})
+        3
+        >>> 0 <= resume_seed(42, 3) < 2**32
+        True
+    """
     return zlib.crc32(f"hpsearch-resume:{seed}:{started}".encode())
 
 
@@ -237,7 +249,17 @@ def _check_sampler_package(name: str) -> None:
 def make_pruner(
     search: SearchConfig, max_epochs: int, n_objectives: int
 ) -> optuna.pruners.BasePruner:
-    """Build the Optuna pruner; epochs are its steps (the first epoch is step 1)."""
+    """Build the Optuna pruner; epochs are its steps (the first epoch is step 1).
+
+    Example:
+        >>> from hpsearch.config import SearchConfig
+        >>> pruner = make_pruner(SearchConfig(pruner="hyperband"), 20, 1)
+        >>> type(pruner).__name__
+        'HyperbandPruner'
+        >>> make_pruner(SearchConfig(pruner="median"), 20, 2)
+        Traceback (most recent call last):
+        hpsearch.exceptions.ConfigError: search.pruner: got 'median'; pruning needs a single ...
+    """
     import optuna
 
     name = search.pruner

@@ -58,6 +58,16 @@ def check_storage_url(url: str) -> None:
 
     A database URL must parse, name a dialect SQLAlchemy knows, and have its driver
     installed (``pip install 'hpsearch[postgres]'`` for PostgreSQL).
+
+    Raises:
+        ConfigError: naming ``storage``, with the URL and what to use instead.
+
+    Example:
+        >>> check_storage_url("sqlite:///hpsearch.db")  # fine: nothing is opened
+        >>> check_storage_url("runs.log")  # a path ending in .log is a journal file
+        >>> check_storage_url("hpsearch.db")
+        Traceback (most recent call last):
+        hpsearch.exceptions.ConfigError: storage: got 'hpsearch.db'; not a storage URL; use ...
     """
     if journal_path(url) is not None:
         return

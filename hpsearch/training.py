@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
     from hpsearch.data import Dataset
 
-__all__ = ["TrainResult", "configure_tensorflow", "train"]
+__all__ = [
+    "TrainResult",
+    "configure_tensorflow",
+    "make_optimizer",
+    "steps_per_epoch",
+    "steps_per_execution",
+    "train",
+]
 
 EpochHook = Callable[[int, Mapping[str, float]], None]
 _CONFIGURED = False

@@ -58,3 +58,80 @@ def write_study(tmp_path: Path, storage_url: str) -> Callable[..., Path]:
         return path
 
     return write
+
+
+# ------------------------------------------------------------------ every storage backend
+POSTGRES_URL = "postgresql://127.0.0.1:5432/test"
+STORAGE_KINDS = ("sqlite", "journal", "postgresql")
+
+
+class StorageSupplier:
+    """One storage backend for a test, as hpsearch opens it (modeled on Optuna's
+    ``optuna.testing.storages.StorageSupplier``): an SQLite file, an Optuna journal file
+    or the project's PostgreSQL database (``POSTGRES_URL``, trust auth).
+
+    Files live in the test's ``tmp_path``. On PostgreSQL, which other runs share, every
+    study made through :meth:`study_name` gets a unique name and is deleted at the end.
+    """
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.kind = kind
+        self.url = {
+            "sqlite": f"sqlite:///{folder / 'storage.db'}",
+            "journal": f"journal:///{folder / 'storage.log'}",
+            "postgresql": POSTGRES_URL,
+        }[kind]
+        self._names: list[str] = []
+
+    @property
+    def is_rdb(self) -> bool:
+        """SQLite and PostgreSQL: Optuna's RDB storage (its own heartbeats)."""
+        return self.kind != "journal"
+
+    def study_name(self, base: str = "study") -> str:
+        """A study name no other test (or run sharing the database) uses."""
+        import uuid
+
+        name = f"{base}_{uuid.uuid4().hex[:12]}"
+        self._names.append(name)
+        return name
+
+    def open(self, **kwargs: Any) -> Any:
+        """``hpsearch.storage.open_storage(self.url, **kwargs)``."""
+        from hpsearch.storage import open_storage
+
+        return open_storage(self.url, **kwargs)
+
+    def __enter__(self) -> StorageSupplier:
+        if self.kind == "postgresql":
+            import sqlalchemy
+
+            engine = sqlalchemy.create_engine(self.url)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.kind != "postgresql" or not self._names:
+            return
+        import contextlib
+
+        import optuna
+
+        storage = optuna.storages.RDBStorage(self.url)
+        try:
+            for name in self._names:
+                with contextlib.suppress(KeyError):
+                    optuna.delete_study(study_name=name, storage=storage)
+        finally:
+            storage.engine.dispose()
+
+
+@pytest.fixture(params=STORAGE_KINDS)
+def any_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Run the test once per storage backend (see :class:`StorageSupplier`)."""
+    with StorageSupplier(request.param, tmp_path) as supplier:
+        yield supplier

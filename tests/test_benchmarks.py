@@ -294,3 +294,69 @@ def test_time_to_accuracy_seeds_keep_other_methods_and_summarize(tmp_path):
     assert header[1:3] == ["time to 90.0%: seed 0", "time to 90.0%: seed 1"]
     assert [r[0] for r in body] == ["KerasTuner Hyperband", "RandomizedSearchCV (scikeras)"]
     assert body[0][2] == "not run" and body[1][2] != "not run"
+
+
+def _private_hpsearch_names(source: str) -> list[str]:
+    """``hpsearch`` imports and attributes in ``source`` that name a private module or
+    name (one starting with ``_``), e.g. ``from hpsearch.engines._queue import top_up``."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "hpsearch":
+            module = node.module or ""
+            names = [alias.name for alias in node.names]
+            if any(p.startswith("_") for p in module.split(".")) or any(
+                n.startswith("_") for n in names
+            ):
+                found.append(f"from {module} import {', '.join(names)}")
+        elif isinstance(node, ast.Import):
+            found += [
+                f"import {a.name}"
+                for a in node.names
+                if a.name.split(".")[0] == "hpsearch"
+                and any(p.startswith("_") for p in a.name.split("."))
+            ]
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_"):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id == "hpsearch":
+                found.append(ast.unparse(node))
+    return found
+
+
+def test_private_names_are_found():
+    source = (
+        "import hpsearch\n"
+        "from hpsearch.engines._queue import top_up\n"
+        "from hpsearch.search import _own_seed\n"
+        "import hpsearch._progress\n"
+        "x = hpsearch.engines._optuna.work\n"
+        "from hpsearch.engines import work\n"
+        "from _common import table\n"
+    )
+    assert _private_hpsearch_names(source) == [
+        "from hpsearch.engines._queue import top_up",
+        "from hpsearch.search import _own_seed",
+        "import hpsearch._progress",
+        "hpsearch.engines._optuna",
+    ]
+
+
+def test_benchmarks_use_only_the_public_api():
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        assert _private_hpsearch_names(script.read_text(encoding="utf-8")) == [], script.name
+
+
+def test_benchmarks_import_names_hpsearch_exports():
+    """Every ``from hpsearch.X import name`` of a benchmark is in X's ``__all__``."""
+    import ast
+    import importlib
+
+    for script in sorted((ROOT / "benchmarks").glob("*.py")):
+        for node in ast.walk(ast.parse(script.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("hpsearch"):
+                exported = importlib.import_module(node.module).__all__
+                for alias in node.names:
+                    assert alias.name in exported, f"{script.name}: {node.module}.{alias.name}"

@@ -1,25 +1,36 @@
 """Search engines: Optuna (default) and scikit-learn's search classes over scikeras.
 
 Each writes its trials as Optuna trials in the study's storage.
+
+For scripts that drive the Optuna engine's loop themselves (``benchmarks/bookkeeping.py``):
+:func:`create_or_join` makes or loads the study, :func:`top_up` queues its budget,
+:func:`work` runs the queued trials (``evaluate=`` instead of training) and reports to a
+:class:`Progress`. :func:`build_estimator` is the scikeras classifier the sklearn engine
+searches (``benchmarks/time_to_accuracy.py`` fits it with its own search).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hpsearch.engines._core import StudyInterrupted, exit_code, handle_sigterm
-from hpsearch.engines._optuna import require_complete, run_optuna
-from hpsearch.engines._queue import budget_spent
+from hpsearch._progress import Progress
+from hpsearch.engines._core import StudyInterrupted, create_or_join, exit_code, handle_sigterm
+from hpsearch.engines._optuna import require_complete, run_optuna, work
+from hpsearch.engines._queue import budget_spent, top_up
 from hpsearch.engines._workers import run_parallel
 
 if TYPE_CHECKING:
     import optuna
 
+    from hpsearch.engines._sklearn import StudyClassifier
     from hpsearch.study import StudyFile
 
 __all__ = [
+    "Progress",
     "StudyInterrupted",
     "budget_spent",
+    "build_estimator",
+    "create_or_join",
     "exit_code",
     "handle_sigterm",
     "require_complete",
@@ -28,7 +39,20 @@ __all__ = [
     "run_parallel",
     "run_sklearn",
     "run_study",
+    "top_up",
+    "work",
 ]
+
+
+def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
+    """The scikeras classifier of a study file (as ``search.engine: sklearn`` searches it);
+    imports scikeras and TensorFlow."""
+    from hpsearch.training import configure_tensorflow
+
+    configure_tensorflow()  # before scikeras imports TensorFlow
+    from hpsearch.engines._sklearn import build_estimator as _build
+
+    return _build(study_file, seed)
 
 
 def run_sklearn(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:

@@ -170,7 +170,28 @@ def load_study_file(
 
 
 def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> StudyFile:
-    """Validate a study given as a dict (the API behind :func:`load_study_file`)."""
+    """Validate a study given as a dict (the API behind :func:`load_study_file`).
+
+    Raises:
+        ConfigError: the study is invalid (the message names the key).
+
+    Example:
+        >>> study = study_from_dict({
+        ...     "name": "demo",
+        ...     "data": {"name": "digits"},
+        ...     "space": {"width": {"low": 8, "high": 64}, "epochs": 3},
+        ...     "objective": ["val_accuracy", "params"],
+        ...     "search": {"n_trials": 4},
+        ... })
+        >>> study.name, study.n_trials, study.directions
+        ('demo', 4, ['maximize', 'minimize'])
+        >>> study.storage.endswith("/hpsearch.db")  # the default: in the working directory
+        True
+        >>> study_from_dict({"name": "demo", "data": {"name": "digits"},
+        ...                  "space": {"width": {"low": 64, "high": 8}}})
+        Traceback (most recent call last):
+        hpsearch.exceptions.ConfigError: space.width: got {'low': 64, 'high': 8}; empty range: ...
+    """
     config = validate_config(raw)
     space = SearchSpace(config)
     objectives = resolve_objectives(list(config.objective))
