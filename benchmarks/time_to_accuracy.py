@@ -254,6 +254,7 @@ def run_hpsearch(
 def kt_params(hp: Any, space: Any) -> dict[str, Any]:
     """The trial's parameters, the searched ones asked from a KerasTuner ``hp``."""
     from hpsearch.config import ChoiceParam
+    from hpsearch.space import layer_names
 
     def ask(name: str, spec: Any) -> Any:
         if isinstance(spec, ChoiceParam):
@@ -264,18 +265,14 @@ def kt_params(hp: Any, space: Any) -> dict[str, Any]:
         return hp.Float(name, float(spec.low), float(spec.high), sampling=sampling)
 
     params = dict(space.fixed)
-    depth_name = space.depth_param
-    searched = space.searched
-    if depth_name in searched:
-        params[depth_name] = ask(depth_name, searched[depth_name].spec)
-    for name, dim in searched.items():
-        if name == depth_name:
-            continue
+    for dim in space.ordered():  # the depth first, a conditional parameter after what it reads
+        if not dim.searched or not space.uses(dim.name, params):
+            continue  # fixed, or its conditions fail (momentum without sgd): not asked
         if dim.per_layer:
-            depth = int(params[depth_name])
-            params[name] = [ask(f"{name}_{i}", dim.spec) for i in range(1, depth + 1)]
+            names = layer_names(dim.name, space.depth_of(params))
+            params[dim.name] = [ask(key, dim.spec) for key in names]
         else:
-            params[name] = ask(name, dim.spec)
+            params[dim.name] = ask(dim.name, dim.spec)
     return params
 
 

@@ -32,7 +32,6 @@ REPO = PACKAGE.parent
 # trial or an export folder), with why. Their files are being reworked elsewhere; once
 # their examples run, drop them from here (test_not_run_is_up_to_date keeps this honest).
 NOT_RUN = {
-    "hpsearch.space": "needs an Optuna trial inside an objective",
     "hpsearch.export": "exports a trained study (trains a Keras model)",
     "hpsearch.dashboards": "renders the dashboards of a trained study",
     "hpsearch.dashboards._schema": "reads the repository's dashboards/ folder",

@@ -39,6 +39,7 @@ from hpsearch.engines._core import (
     open_checked,
     prepare_process,
 )
+from hpsearch.space import join_layers, parse_layer_name
 
 if TYPE_CHECKING:
     import keras
@@ -113,7 +114,7 @@ def _hyperparameters(params: Mapping[str, Any]) -> dict[str, Any]:
     if depth_param:
         depth = int(hp[depth_param])
         for name in per_layer:
-            hp[name] = [params[f"{name}_{i}"] for i in range(1, depth + 1)]
+            hp[name] = join_layers(name, params, depth)
     return hp
 
 
@@ -129,7 +130,8 @@ def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
     init: dict[str, Any] = {**fixed, **{k: v for k, v in searched_flat.items() if v is not None}}
     for name in per_layer:  # defaults for every layer; the search overrides them
         for key in searched_flat:
-            if key.startswith(f"{name}_") and init.get(key) is None:
+            parsed = parse_layer_name(key)
+            if parsed is not None and parsed[0] == name and init.get(key) is None:
                 init[key] = _midpoint(space.dims[name].spec)
     for name, value in searched_flat.items():
         if value is None and name not in init:

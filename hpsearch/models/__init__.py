@@ -7,14 +7,31 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.models._catalog import BUILTIN_FAMILIES, OPTIMIZERS, Family, ParamDef, get_family
+from hpsearch.models._catalog import (
+    BUILTIN_FAMILIES,
+    OPTIMIZERS,
+    Condition,
+    Family,
+    ParamDef,
+    fit_to_depth,
+    get_family,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     import keras
 
-__all__ = ["BUILTIN_FAMILIES", "OPTIMIZERS", "Family", "ParamDef", "build_model", "get_family"]
+__all__ = [
+    "BUILTIN_FAMILIES",
+    "OPTIMIZERS",
+    "Condition",
+    "Family",
+    "ParamDef",
+    "build_model",
+    "fit_to_depth",
+    "get_family",
+]
 
 
 def build_model(

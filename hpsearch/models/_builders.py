@@ -10,10 +10,7 @@ from typing import Any
 import keras
 
 from hpsearch.exceptions import SetupError
-
-
-def _per_layer(value: Any, n: int) -> list[Any]:
-    return list(value)[:n] if isinstance(value, list | tuple) else [value] * n
+from hpsearch.models._catalog import fit_to_depth
 
 
 def _regularizer(l2: float) -> keras.regularizers.Regularizer | None:
@@ -25,8 +22,8 @@ def build_mlp(
 ) -> keras.Model:
     """Flatten -> [Dense -> (BatchNorm) -> Activation -> (Dropout)] x depth -> Dense softmax."""
     depth = int(params["depth"])
-    widths = _per_layer(params["width"], depth)
-    dropouts = _per_layer(params["dropout"], depth)
+    widths = fit_to_depth(params["width"], depth)
+    dropouts = fit_to_depth(params["dropout"], depth)
     inputs = keras.Input(shape=tuple(input_shape))
     x = keras.layers.Flatten()(inputs)
     for i in range(depth):
@@ -55,8 +52,8 @@ def build_cnn(
     through them unchanged.
     """
     blocks = int(params["blocks"])
-    filters = _per_layer(params["filters"], blocks)
-    kernels = _per_layer(params["kernel_size"], blocks)
+    filters = fit_to_depth(params["filters"], blocks)
+    kernels = fit_to_depth(params["kernel_size"], blocks)
     pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(
         params["pooling"]
     )

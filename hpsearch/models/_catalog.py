@@ -1,11 +1,13 @@
 """The hyperparameters each model family understands (no TensorFlow import here).
 
-The catalog is data: names, kinds, defaults and allowed values. ``space.py``
-checks study files against it and the builders read their parameters from it.
+The catalog is data: names, kinds, defaults, allowed values and the conditions under
+which a parameter is used (``active_if``). ``hpsearch.space`` checks study files
+against it and the builders read their parameters from it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -26,6 +28,38 @@ INITIALIZERS = (
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A parameter is active only while ``param`` takes one of ``values``.
+
+    >>> sgd_only = Condition("optimizer", ("sgd",))
+    >>> [sgd_only.holds(p) for p in ({"optimizer": "sgd"}, {"optimizer": "adam"}, {})]
+    [True, False, False]
+    """
+
+    param: str
+    values: tuple[Any, ...]
+
+    def holds(self, params: Mapping[str, Any]) -> bool:
+        """Whether ``params`` (the active values chosen so far) meet the condition."""
+        return self.param in params and params[self.param] in self.values
+
+    def values_text(self) -> str:
+        """The allowed values in words: ``sgd``, ``sgd or rmsprop``."""
+        return " or ".join(map(str, self.values))
+
+
+def fit_to_depth(value: Any, depth: int) -> list[Any]:
+    """A per-layer value as one value per layer: a list is cut to ``depth``, a single
+    value repeated (the builders' half of the per-layer codec in :mod:`hpsearch.space`,
+    kept here so that the models layer below the space can use it).
+
+    >>> fit_to_depth([64, 32, 16], 2), fit_to_depth(8, 3)
+    ([64, 32], [8, 8, 8])
+    """
+    return list(value)[:depth] if isinstance(value, list | tuple) else [value] * depth
+
+
+@dataclass(frozen=True)
 class ParamDef:
     """What one hyperparameter accepts."""
 
@@ -38,6 +72,7 @@ class ParamDef:
     choices: tuple[str, ...] | None = None
     per_layer: bool = False
     keras_default: bool = False  # the string "default" stands for Keras' own default
+    active_if: tuple[Condition, ...] = ()  # searched and used only while all of these hold
 
     def allowed(self) -> str:
         """Describe the allowed values in words, for error messages."""
@@ -99,7 +134,13 @@ TRAINING: dict[str, ParamDef] = {
         keras_default=True,
     ),
     "momentum": ParamDef(
-        "float", 0.9, "momentum (sgd only)", low=0.0, high=1.0, high_exclusive=True
+        "float",
+        0.9,
+        "momentum (sgd only)",
+        low=0.0,
+        high=1.0,
+        high_exclusive=True,
+        active_if=(Condition("optimizer", ("sgd",)),),
     ),
     "batch_size": ParamDef("int", 128, "batch size", low=1),
     "epochs": ParamDef("int", 10, "training epochs", low=1),
