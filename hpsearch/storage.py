@@ -86,17 +86,17 @@ def check_storage_url(url: str) -> None:
 
     try:
         dialect = make_url(url).get_dialect()
-    except (ArgumentError, ValueError):
-        raise ConfigError(
-            f"not a storage URL; {_URL_HELP}", path="storage", value=url, has_value=True
-        ) from None
-    except NoSuchModuleError:
+    except NoSuchModuleError:  # an ArgumentError too: first
         scheme = url.split("://", 1)[0]
         raise ConfigError(
             f"unknown database kind {scheme!r}; {_URL_HELP}",
             path="storage",
             value=url,
             has_value=True,
+        ) from None
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"not a storage URL; {_URL_HELP}", path="storage", value=url, has_value=True
         ) from None
     try:
         dialect.import_dbapi()

@@ -175,7 +175,7 @@ def test_validate_takes_and_checks_storage_without_connecting(write_study, tmp_p
     assert "(storage postgresql://127.0.0.1:9/nodb)" in output
     for bad, why in [
         ("nonsense", "not a storage URL"),
-        ("nosuchdb://host/x", "not a storage URL"),
+        ("nosuchdb://host/x", "unknown database kind 'nosuchdb'"),
         ("mysql://host/db", "the database driver is missing"),
     ]:
         code, output = _cli("validate", str(path), "--storage", bad)

@@ -120,11 +120,6 @@ def test_check_storage_url_refuses_what_is_not_a_url(url):
     assert info.value.path == "storage" and info.value.value == url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: SQLAlchemy's NoSuchModuleError is an ArgumentError, so check_storage_url "
-    "reports an unknown database kind as 'not a storage URL' (its own branch never runs)",
-)
 def test_check_storage_url_names_an_unknown_database_kind():
     with pytest.raises(ConfigError, match="unknown database kind 'nosuch'"):
         check_storage_url("nosuch://db.example/runs")
