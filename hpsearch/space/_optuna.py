@@ -16,7 +16,7 @@ from hpsearch.space._layers import join_layers, layer_names, trim_layers
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.space._space import SearchSpace
+    from hpsearch.space._space import SpaceCore as SearchSpace
 
 __all__ = [
     "example_params",

@@ -15,7 +15,7 @@ from hpsearch.exceptions import ConfigError
 from hpsearch.space._layers import layer_names
 
 if TYPE_CHECKING:
-    from hpsearch.space._space import SearchSpace
+    from hpsearch.space._space import SpaceCore as SearchSpace
 
 __all__ = ["MAX_GRID_POINTS", "check_value_lists", "distributions", "grid", "grid_size"]
 

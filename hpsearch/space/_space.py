@@ -5,25 +5,22 @@ A dimension whose catalog entry has ``active_if`` conditions (``momentum`` with
 ``optimizer: sgd``) is suggested after the parameters they read and only for the
 trials in which they all hold. Turning the space into Optuna suggestions lives in
 :mod:`hpsearch.space._optuna`, into grids and scikit-learn distributions in
-:mod:`hpsearch.space._sklearn`; :class:`SearchSpace` delegates to both.
+:mod:`hpsearch.space._sklearn`; :class:`hpsearch.space.SearchSpace` (:mod:`._public`) adds
+both to this core as methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.models._catalog import BUILTIN_FAMILIES, Condition, ParamDef, get_family
-from hpsearch.space import _optuna, _sklearn
 from hpsearch.space._layers import parse_layer_name
 
-if TYPE_CHECKING:
-    import optuna
-
-__all__ = ["Dim", "SearchSpace", "Spec"]
+__all__ = ["Dim", "SpaceCore", "Spec"]
 
 Spec = RangeParam | ChoiceParam | FixedParam
 
@@ -49,32 +46,10 @@ class Dim:
         return self.spec.per_layer
 
 
-class SearchSpace:
-    """The resolved search space of a study.
-
-    Args:
-        config: a validated study file.
-
-    Raises:
-        ConfigError: a parameter is unknown to the model family, has the wrong
-            kind, an empty or invalid range, or a value that is not allowed.
-
-    Example:
-        >>> import optuna
-        >>> from hpsearch.config import validate_config
-        >>> space = SearchSpace(validate_config({
-        ...     "model": {"family": "mlp"},
-        ...     "space": {"depth": {"low": 1, "high": 3},
-        ...               "width": {"low": 16, "high": 256, "per_layer": True},
-        ...               "optimizer": {"choices": ["adam", "sgd"]}, "momentum": 0.9},
-        ... }))
-        >>> trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-        >>> params = space.suggest(trial)
-        >>> params["width"], params["optimizer"], "momentum" in params  # only with sgd
-        ([188, 161], 'adam', False)
-        >>> trial.params  # what Optuna stores: one name per layer
-        {'depth': 2, 'width_1': 188, 'width_2': 161, 'optimizer': 'adam'}
-    """
+class SpaceCore:
+    """The dimensions of a study's space, checked against the catalog, with the
+    conditions under which each is used; :class:`hpsearch.space.SearchSpace` adds the
+    Optuna and scikit-learn adapters."""
 
     def __init__(self, config: StudyConfig) -> None:
         family = config.model.family
@@ -280,62 +255,6 @@ class SearchSpace:
                 text += f" ({cond.values_text()} only)"
             rows.append((dim.name, text))
         return rows
-
-    # ------------------------------------------- Optuna (see space._optuna)
-    def suggest(self, trial: optuna.trial.BaseTrial) -> dict[str, Any]:
-        """Ask ``trial`` for every searched parameter; return the full parameter set."""
-        return _optuna.suggest(self, trial)
-
-    def example_params(self) -> dict[str, Any]:
-        """One full parameter set of the space without a sampler: every range at its
-        low end, every choice at its first value (checks a user builder cheaply)."""
-        return _optuna.example_params(self)
-
-    def params_from_optuna(self, optuna_params: Mapping[str, Any]) -> dict[str, Any]:
-        """Rebuild the full parameter set from a stored trial's ``params``."""
-        return _optuna.params_from_optuna(self, optuna_params)
-
-    def to_optuna_params(self, values: Mapping[str, Any], *, path: str) -> dict[str, Any]:
-        """Turn a user's trial (``{width: [512, 512], ...}``) into Optuna param names.
-
-        Values must lie in the space; fixed parameters may be repeated if equal.
-        """
-        return _optuna.to_optuna_params(self, values, path=path)
-
-    def optuna_distributions(self, flat: Mapping[str, Any]) -> dict[str, Any]:
-        """The Optuna distribution of each searched value in ``flat`` (for stored trials)."""
-        return _optuna.optuna_distributions(self, flat)
-
-    # ------------------------ grids and scikit-learn (see space._sklearn)
-    def grid(self, *, steps_required: bool = False) -> dict[str, list[Any]]:
-        """The grid (param name -> values), for Optuna's GridSampler or ``GridSearchCV``.
-
-        Args:
-            steps_required: refuse integer ranges without a step too (scikit-learn's
-                grid takes only explicit values).
-
-        Raises:
-            ConfigError: the space has a continuous range, per-layer values with a
-                varying depth, or more than :data:`MAX_GRID_POINTS` points (both
-                searches go through every one; Optuna's lists them all up front).
-        """
-        return _sklearn.grid(self, steps_required=steps_required)
-
-    def grid_size(self) -> int | None:
-        """Number of grid points, or None if the space is not finite (or has more than
-        10**300 points, which no search gets through)."""
-        return _sklearn.grid_size(self)
-
-    def check_value_lists(self) -> None:
-        """Refuse a choice or stepped range with more than MAX_GRID_POINTS values:
-        :meth:`distributions` lists them."""
-        _sklearn.check_value_lists(self)
-
-    def distributions(self) -> dict[str, Any]:
-        """scikit-learn ``param_distributions``: lists for choices, scipy distributions
-        for ranges. Per-layer values are drawn for the deepest network; the layers a
-        candidate does not have are ignored (see :meth:`active`)."""
-        return _sklearn.distributions(self)
 
 
 def _dim(name: str, spec: Spec, pdef: ParamDef | None) -> Dim:
