@@ -38,6 +38,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.study._record import TrialRecord
+
 if TYPE_CHECKING:
     import optuna
 
@@ -57,9 +59,6 @@ __all__ = [
     "worker_id",
 ]
 
-INTERRUPTED = "interrupted"
-SETUP_ERROR = "setup_error"  # stopped by a set-up error (a broken builder), queued again
-WORKER_ATTR = "worker"
 BUDGET_ATTR = "hpsearch_budget"
 SLOTS_ATTR = "hpsearch_slots"
 SLOT_ATTR = "hpsearch:slot"
@@ -82,8 +81,9 @@ def retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
     out: set[int] = set()
     for t in trials:
         out.update(t.system_attrs.get("retry_history", ()))
-        if "retry_of" in t.user_attrs:
-            out.add(int(t.user_attrs["retry_of"]))
+        retry_of = TrialRecord.from_trial(t).retry_of
+        if retry_of is not None:
+            out.add(int(retry_of))
     return out
 
 
@@ -102,10 +102,10 @@ def counts_toward_budget(
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
+        record = TrialRecord.from_trial(trial)
         return (
-            "fail_reason" in trial.user_attrs
-            and not trial.user_attrs.get(INTERRUPTED)
-            and not trial.user_attrs.get(SETUP_ERROR)
+            record.fail_reason is not None
+            and not record.stopped
             and trial.number not in retried_numbers
         )
     return False
@@ -224,15 +224,13 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     system_attrs.pop(HEARTBEAT_ATTR, None)
     system_attrs.pop(SLOT_ATTR, None)
     system_attrs["retry_history"] = [*system_attrs.get("retry_history", []), trial.number]
-    user_attrs: dict[str, Any] = {"retry_of": trial.number}
-    if "seed" in trial.user_attrs:
-        user_attrs["seed"] = trial.user_attrs["seed"]
+    copy = TrialRecord(retry_of=trial.number, seed=TrialRecord.from_trial(trial).seed)
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs=user_attrs,
+            user_attrs=copy.to_attrs(),
             system_attrs=system_attrs,
         )
     )
@@ -292,7 +290,7 @@ def reap_dead_workers(study: optuna.Study, pids: Iterable[int] | None = None) ->
     wanted = set(pids) if pids is not None else None
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = str(t.user_attrs.get(WORKER_ATTR, ""))
+        who = str(TrialRecord.from_trial(t).worker or "")
         whose_host, _, pid_text = who.rpartition(":")
         if whose_host != host or not pid_text.isdigit():
             continue
