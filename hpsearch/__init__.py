@@ -9,7 +9,8 @@ available here for notebooks::
     study_file = hpsearch.load_study_file("studies/quickstart.yaml", ["search.n_trials=5"])
     study = hpsearch.run(study_file)          # an optuna.Study, stored in SQLite
     best = hpsearch.best_trials(study)[0]
-    print(best.params, best.user_attrs["val_accuracy"])
+    record = hpsearch.TrialRecord.from_trial(best)   # what hpsearch stored on it
+    print(best.params, record.metrics["val_accuracy"], record.epochs_run)
 
 Importing this package does not import TensorFlow; running a study does.
 """
@@ -28,7 +29,7 @@ from hpsearch.exceptions import (
     StudyNotFoundError,
 )
 from hpsearch.results import best_trials, list_studies, open_study
-from hpsearch.study import StudyFile, load_study_file
+from hpsearch.study import StudyFile, TrialRecord, load_study_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ __all__ = [
     "StudyConfig",
     "StudyFile",
     "StudyNotFoundError",
+    "TrialRecord",
     "__version__",
     "best_trials",
     "export_trial",
