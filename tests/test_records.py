@@ -4,10 +4,13 @@ None for what it lacks, and the attributes worth showing are one list."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 from optuna.trial import TrialState
 
+import hpsearch
 from hpsearch.study import RefitRecord, SklearnSummary, TrialRecord
 from hpsearch.study._record import PROGRESS_ATTRS, SHOWN_ATTRS
 
@@ -172,3 +175,44 @@ def test_the_study_records_round_trip_and_tolerate_absence():
         "ranking": {"0": 1},
     }
     assert SklearnSummary.of(study) == summary
+
+
+def test_a_record_built_in_code_keeps_the_order_the_engines_wrote():
+    # the scikit-learn engine builds its candidates' records in code: same keys, same order
+    record = TrialRecord(
+        fold_scores=[0.7, 0.8],
+        std_test_score=0.05,
+        mean_fit_time=1.5,
+        std_fit_time=0.1,
+        mean_score_time=0.01,
+        std_score_time=0.001,
+        seed=0,
+        engine="sklearn",
+        n_resources=4,
+        iteration=1,
+    )
+    assert list(record.to_attrs().items()) == list(SKLEARN.items())
+    assert list(TrialRecord(retry_of=3, seed=5).to_attrs()) == ["retry_of", "seed"]
+
+
+def test_no_module_reads_a_stored_trial_attribute_by_its_key():
+    """Only the modules that define the names read ``user_attrs``; the queue reads its
+    own study attributes (``*_ATTR``) and storage.py is the writer."""
+    import re
+
+    root = Path(hpsearch.__file__).parent
+    allowed = {"study/_record.py", "study/_meta.py"}
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        name = path.relative_to(root).as_posix()
+        if name in allowed:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if not re.search(r"\.user_attrs\b", line):
+                continue
+            if name == "engines/_queue.py" and "_ATTR)" in line:
+                continue  # SLOTS_ATTR, BUDGET_ATTR: the queue's own, read only there
+            if name == "storage.py" and ".user_attrs.update(attrs)" in line:
+                continue  # the writer keeps Optuna's cached trial in step
+            found.append(f"{name}:{number}: {line.strip()}")
+    assert found == []
