@@ -38,7 +38,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.study._record import TrialRecord
+from hpsearch.study._record import LOST, TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -251,7 +251,7 @@ def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reaso
 
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, "lost", reason)
+        storage.set_trial_user_attr(trial._trial_id, LOST, reason)
         if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:

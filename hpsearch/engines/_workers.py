@@ -96,7 +96,8 @@ class _EventProgress(Progress):
         best: float | None,
         worker: str = "",
     ) -> None:
-        attrs = TrialRecord.from_trial(trial).progress()
+        stored = record if isinstance(record, TrialRecord) else TrialRecord.from_trial(trial)
+        attrs = stored.progress()
         self._send(
             ev="done",
             n=trial.number,

@@ -25,6 +25,7 @@ __all__ = [
     "HISTORY",
     "INTERRUPTED",
     "LATENCY",
+    "LOST",
     "PARAM_COUNT",
     "PROGRESS_ATTRS",
     "REFIT_ATTR",
@@ -60,6 +61,7 @@ SETUP_ERROR = "setup_error"  # stopped by a set-up error (a broken builder), que
 TRACEBACK = "traceback"
 ARTIFACT = "artifact"  # the folder of the kept model
 ARTIFACT_ERROR = "artifact_error"
+LOST = "lost"  # why a RUNNING trial nobody ran any more was failed (and queued again)
 ENGINE = "engine"  # "sklearn" on the scikit-learn engine's trials
 FOLD_SCORES = "fold_scores"
 STD_TEST_SCORE = "std_test_score"
@@ -144,6 +146,7 @@ class TrialRecord:
     traceback: str | None = None
     artifact: str | None = None
     artifact_error: str | None = None
+    lost: str | None = None
     # the stored order of the attributes (read back as written); not part of the value
     order: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
