@@ -100,6 +100,9 @@ def test_an_old_trial_with_missing_keys_reads_as_none():
     assert old.fail_reason == "x" and old.metrics == {"val_accuracy": 0.5}
     assert old.shown() == {"val_accuracy": 0.5}
     assert TrialRecord.from_attrs(None) == TrialRecord()
+    # a dead worker's trial, failed by the queue
+    lost = TrialRecord.from_attrs({"worker": "h:1", "seed": 2, "lost": "worker h:1 died"})
+    assert lost.lost == "worker h:1 died" and lost.fail_reason is None and lost.metrics == {}
 
 
 def test_interrupted_and_set_up_errors_are_stopped():
