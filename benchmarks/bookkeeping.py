@@ -41,6 +41,7 @@ def make_trivial(study_file: Any, progress: Any) -> Any:
     import random
 
     from hpsearch.storage import set_user_attrs
+    from hpsearch.study import TrialRecord
 
     def trivial(trial: Any) -> float:
         params = study_file.space.suggest(trial)
@@ -52,9 +53,14 @@ def make_trivial(study_file: Any, progress: Any) -> Any:
             history["val_loss"].append(1 - acc)
             trial.report(acc, epoch)
             progress.epoch(trial.number, epoch, EPOCHS, {"val_accuracy": acc})
-        final = {key: values[-1] for key, values in history.items()}
-        final.update(epochs_run=EPOCHS, params=1000, train_seconds=0.0, history=history)
-        set_user_attrs(trial, final)  # as the real trial writes them
+        final = TrialRecord(
+            metrics={key: values[-1] for key, values in history.items()},
+            param_count=1000,
+            epochs_run=EPOCHS,
+            train_seconds=0.0,
+            history=history,
+        )
+        set_user_attrs(trial, final.to_attrs())  # as the real trial writes them
         return history["val_accuracy"][-1]
 
     return trivial

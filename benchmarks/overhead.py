@@ -38,6 +38,7 @@ from _common import (  # noqa: E402
 )
 
 import hpsearch  # noqa: E402
+from hpsearch.study import TrialRecord  # noqa: E402
 
 # (label, parameters); every parameter not named here is the mlp family's default
 CONFIGS: list[tuple[str, dict[str, Any]]] = [
@@ -148,14 +149,15 @@ def run_hpsearch(raw: dict[str, Any], folder: Path, storage: str) -> dict[str, A
     trials = sorted(study.trials, key=lambda t: t.number)
     if [t.state.name for t in trials] != ["COMPLETE"] * len(CONFIGS):
         raise SystemExit(f"hpsearch study {sf.name}: not every trial completed: {trials}")
+    records = [TrialRecord.from_trial(t) for t in trials]
     per_trial = [
         {
             "seconds": (t.datetime_complete - t.datetime_start).total_seconds(),
-            "fit_seconds": t.user_attrs["train_seconds"],
-            "params": t.user_attrs["params"],
-            "val_accuracy": t.user_attrs["val_accuracy"],
+            "fit_seconds": r.train_seconds,
+            "params": r.param_count,
+            "val_accuracy": r.metrics["val_accuracy"],
         }
-        for t in trials
+        for t, r in zip(trials, records, strict=True)
     ]
     return {"total": total, "trials": per_trial}
 

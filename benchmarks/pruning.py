@@ -40,6 +40,7 @@ from _common import (  # noqa: E402
 )
 
 import hpsearch  # noqa: E402
+from hpsearch.study import TrialRecord  # noqa: E402
 
 TOLERANCE = 0.001  # 0.1 percentage points
 
@@ -58,7 +59,7 @@ def run(raw: dict[str, Any], folder: Path, storage: str) -> dict[str, Any]:
         if trial.datetime_complete is None:
             continue
         states[trial.state.name] = states.get(trial.state.name, 0) + 1
-        epochs += int(trial.user_attrs.get("epochs_run") or 0)
+        epochs += int(TrialRecord.from_trial(trial).epochs_run or 0)
         if trial.state.name == "COMPLETE" and trial.value is not None:
             best = trial.value if best is None else max(best, trial.value)
         steps.append(((trial.datetime_complete - t0).total_seconds(), epochs, best))

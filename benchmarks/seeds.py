@@ -56,6 +56,7 @@ from _common import (  # noqa: E402
 )
 
 import hpsearch  # noqa: E402
+from hpsearch.study import TrialRecord  # noqa: E402
 
 
 @dataclass
@@ -192,7 +193,8 @@ def fixed_trial(
     sf = study_file(raw, folder, args.storage)
     trial = hpsearch.run(sf).trials[0]
     if trial.state.name != "COMPLETE":
-        raise SystemExit(f"{name}: the trial is {trial.state.name}: {trial.user_attrs}")
+        stored = TrialRecord.from_trial(trial).to_attrs()
+        raise SystemExit(f"{name}: the trial is {trial.state.name}: {stored}")
     return trial, export(sf.name, args.storage, folder, full=net.full)
 
 
@@ -208,12 +210,14 @@ def run_networks(args: argparse.Namespace, stamp: str, folder: Path) -> str:
             name = f"seeds_{stamp}_{net.key.replace(' ', '_').lower()}_seed{seed}"
             trial, card = fixed_trial(args, folder, name, net, space, seed)
             tests.append(card["test"]["accuracy"])
-            vals.append(trial.user_attrs["val_accuracy"])
-            epochs.append(str(trial.user_attrs["epochs_run"]))
-            seconds.append(trial.user_attrs["train_seconds"])
-        params = f"{trial.user_attrs['params']:,}"
+            record = TrialRecord.from_trial(trial)
+            vals.append(record.metrics["val_accuracy"])
+            epochs.append(str(record.epochs_run))
+            seconds.append(record.train_seconds)
+        count = TrialRecord.from_trial(trial).param_count
+        params = f"{count:,}"
         if net.parameters is not None and not args.quick:
-            params += " ✓" if trial.user_attrs["params"] == net.parameters else " ✗"
+            params += " ✓" if count == net.parameters else " ✗"
         rows.append(
             [
                 net.key,
@@ -450,12 +454,12 @@ def run_tuned(args: argparse.Namespace, stamp: str, folder: Path) -> str:
                 f"{states.get('COMPLETE', 0)}/{states.get('PRUNED', 0)}/{states.get('FAIL', 0)}",
                 f"{(ended - started).total_seconds() / 60:.0f} min",
                 str(best.number),
-                pct(best.user_attrs["val_accuracy"]),
+                pct(TrialRecord.from_trial(best).metrics["val_accuracy"]),
                 pct(test),
                 pct(best_reported),
                 f"{100 * (test - best_reported):+.2f} pp",
                 *refit,
-                f"{best.user_attrs['params']:,}",
+                f"{TrialRecord.from_trial(best).param_count:,}",
                 params,
             ]
         )
@@ -525,9 +529,9 @@ def run_schedules(args: argparse.Namespace, stamp: str, folder: Path) -> str:
         for seed in seeds:
             name = f"schedules_{stamp}_{schedule}_p{patience}_seed{seed}"
             trial, card = fixed_trial(args, folder, name, SCHEDULE_NET, space, seed)
-            vals.append(trial.user_attrs["val_accuracy"])
+            vals.append(TrialRecord.from_trial(trial).metrics["val_accuracy"])
             tests.append(card["test"]["accuracy"])
-            epochs.append(trial.user_attrs["epochs_run"])
+            epochs.append(TrialRecord.from_trial(trial).epochs_run)
         rows.append(
             [
                 schedule,

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, SHARED_MNIST, table, write_section  # noqa: E402
 
 import hpsearch  # noqa: E402
+from hpsearch.study import RefitRecord, SklearnSummary, StudyMeta, TrialRecord  # noqa: E402
 
 TUTORIAL = {  # optimizer: (mean, std) from ../shared/SEEDS.md
     "sgd": (0.8741, 0.0059),
@@ -56,16 +57,16 @@ def main() -> None:
             [
                 opt,
                 f"{trial.value:.4f}",
-                f"{trial.user_attrs['std_test_score']:.4f}",
+                f"{TrialRecord.from_trial(trial).std_test_score:.4f}",
                 f"{ref_mean:.4f}",
                 f"{ref_std:.4f}",
                 f"{trial.value - ref_mean:+.4f}",
-                f"{trial.user_attrs['mean_fit_time']:.1f}",
+                f"{TrialRecord.from_trial(trial).mean_fit_time:.1f}",
             ]
         )
-    refit = study.user_attrs.get("refit", {})
-    meta = study.user_attrs.get("sklearn", {})
-    data = study.user_attrs["hpsearch"]["data"]
+    refit = RefitRecord.of(study)
+    meta = SklearnSummary.of(study) or SklearnSummary()
+    data = StudyMeta.of(study).data
     body = table(
         [
             "optimizer",
@@ -81,9 +82,9 @@ def main() -> None:
     body += (
         f"\n\nBest: **{study.best_trial.params['optimizer']}** "
         f"({study.best_value:.4f}); refit on all {data['train']} training images: "
-        f"validation accuracy {refit.get('val_accuracy', float('nan')):.4f} on "
-        f"{data['validation']} held-out images. Search time {meta.get('seconds', 0):.0f} s "
-        f"({len(study.trials)} candidates x {meta.get('cv')} folds), this command's wall time "
+        f"validation accuracy {refit.val_accuracy if refit else float('nan'):.4f} on "
+        f"{data['validation']} held-out images. Search time {meta.seconds:.0f} s "
+        f"({len(study.trials)} candidates x {meta.cv} folds), this command's wall time "
         f"{wall:.0f} s (a resumed or finished study only reports)."
     )
     print(body)

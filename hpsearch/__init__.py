@@ -13,7 +13,8 @@ Running it trains Keras models (minutes), so these lines are not run as tests:
 
     >>> study = hpsearch.run(study_file)  # doctest: +SKIP
     >>> best = hpsearch.best_trials(study)[0]  # doctest: +SKIP
-    >>> print(best.params, best.user_attrs["val_accuracy"])  # doctest: +SKIP
+    >>> record = hpsearch.TrialRecord.from_trial(best)  # doctest: +SKIP
+    >>> print(best.params, record.metrics["val_accuracy"], record.epochs_run)  # doctest: +SKIP
 
 ``run`` returns an ``optuna.Study`` stored in SQLite (``hpsearch.db`` in the working
 directory unless the file names a ``storage``).
@@ -35,7 +36,7 @@ from hpsearch.exceptions import (
     StudyNotFoundError,
 )
 from hpsearch.results import best_trials, list_studies, open_study
-from hpsearch.study import StudyFile, load_study_file
+from hpsearch.study import StudyFile, TrialRecord, load_study_file
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -53,6 +54,7 @@ __all__ = [
     "StudyConfig",
     "StudyFile",
     "StudyNotFoundError",
+    "TrialRecord",
     "__version__",
     "best_trials",
     "export_trial",

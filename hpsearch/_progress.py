@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich.console import Console
 from rich.live import Live
@@ -12,6 +12,20 @@ from rich.text import Text
 
 if TYPE_CHECKING:
     import optuna
+
+
+class Outcome(Protocol):
+    """What a finished trial's line shows of its stored record (an
+    ``hpsearch.study.TrialRecord``; this module is below the one that defines it)."""
+
+    @property
+    def epochs_run(self) -> int | None: ...
+
+    @property
+    def fail_reason(self) -> str | None: ...
+
+    @property
+    def train_seconds(self) -> float | None: ...
 
 
 def format_params(params: Mapping[str, Any], limit: int = 8) -> str:
@@ -115,23 +129,29 @@ class Progress:
         self._refresh()
 
     def trial_finished(
-        self, trial: optuna.trial.FrozenTrial, best: float | None, worker: str = ""
+        self,
+        trial: optuna.trial.FrozenTrial,
+        record: Outcome,
+        best: float | None,
+        worker: str = "",
     ) -> None:
+        """One line for a finished trial; ``record``: what it stored."""
         state = trial.state.name
         if state in self.counts:
             self.counts[state] += 1
         self.best = best
         self.current[worker] = ""
         if not self.quiet:
-            attrs = trial.user_attrs
             if state == "COMPLETE":
                 values = trial.values or []
                 outcome = f"{self.metric}={values[0]:.4f}" if values else ""
             elif state == "PRUNED":
-                outcome = f"pruned at epoch {attrs.get('epochs_run', '?')}"
+                epochs = "?" if record.epochs_run is None else record.epochs_run
+                outcome = f"pruned at epoch {epochs}"
             else:
-                outcome = f"failed: {attrs.get('fail_reason', 'unknown reason')}"
-            secs = attrs.get("train_seconds")
+                reason = record.fail_reason
+                outcome = f"failed: {'unknown reason' if reason is None else reason}"
+            secs = record.train_seconds
             timing = f" {secs:.1f}s" if isinstance(secs, float) else ""
             best_txt = "" if best is None else f" (best {best:.4f})"
             who = f"[{worker}] " if worker else ""

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch._version import __version__
 from hpsearch.atomic import atomic_dir, plain_permissions
+from hpsearch.study._record import ARTIFACT, ARTIFACT_ERROR, TrialRecord
 
 if TYPE_CHECKING:
     import keras
@@ -48,7 +49,7 @@ __all__ = [
     "trial_artifact_dir",
 ]
 
-ARTIFACT_ATTR = "artifact"
+ARTIFACT_ATTR = ARTIFACT  # the trial attribute naming its kept model (TrialRecord.artifact)
 MODEL_FILE = "model.keras"
 META_FILE = "artifact.json"
 
@@ -186,7 +187,7 @@ def keep_trained_model(trial: optuna.Trial, study_file: StudyFile, result: Train
         "study": study.study_name,
         "trial": trial.number,
         "params": dict(trial.params),
-        "seed": trial.user_attrs.get("seed"),
+        "seed": TrialRecord.from_trial(trial).seed,
         "values": values,
         "metrics": result.metrics,
         "epochs_run": result.epochs_run,
@@ -195,9 +196,9 @@ def keep_trained_model(trial: optuna.Trial, study_file: StudyFile, result: Train
     try:
         save_atomically(result.model, target, meta)
     except Exception as exc:  # disk full, permissions: the trial itself is fine
-        trial.set_user_attr("artifact_error", f"{type(exc).__name__}: {exc}"[:500])
+        trial.set_user_attr(ARTIFACT_ERROR, f"{type(exc).__name__}: {exc}"[:500])
         return
-    trial.set_user_attr(ARTIFACT_ATTR, str(target))
+    trial.set_user_attr(ARTIFACT, str(target))
     if cfg.keep == "best":
         _drop_superseded(study, study_file, directions, keep=trial.number, values=values)
 
@@ -239,7 +240,7 @@ def _drop_superseded(
     needed = best_set(candidates, directions)
     root = artifacts_root(study_file.storage, study_file.config.export.dir)
     for t in study.get_trials(deepcopy=False):
-        path = t.user_attrs.get(ARTIFACT_ATTR)
+        path = TrialRecord.from_trial(t).artifact
         if not path or t.number in needed or t.number == keep:
             continue
         if t.state in (TrialState.RUNNING, TrialState.WAITING):
@@ -268,8 +269,9 @@ def find_artifact(
     artifacts folder).
     """
     candidates = []
-    if trial.user_attrs.get(ARTIFACT_ATTR):
-        candidates.append(Path(trial.user_attrs[ARTIFACT_ATTR]))
+    kept = TrialRecord.from_trial(trial).artifact
+    if kept:
+        candidates.append(Path(kept))
     candidates.append(
         trial_artifact_dir(artifacts_root(storage, folder), study.study_name, trial.number)
     )

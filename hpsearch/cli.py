@@ -330,25 +330,8 @@ def _print_workers(sf: StudyFile) -> None:
         )
 
 
-# metrics worth showing next to the params (Optuna engine, then scikit-learn engine)
-_SHOWN_ATTRS = (
-    "val_accuracy",
-    "val_loss",
-    "accuracy",
-    "loss",
-    "params",
-    "epochs_run",
-    "train_seconds",
-    "latency",
-    "fold_scores",
-    "std_test_score",
-    "mean_fit_time",
-    "n_resources",
-)
-
-
 def _print_best(study: Any, trials: list[Any]) -> None:
-    from hpsearch.study import StudyMeta
+    from hpsearch.study import RefitRecord, StudyMeta, TrialRecord
 
     names = StudyMeta.of(study).objectives or ["value"]
     multi = len(trials) > 1 or len(study.directions) > 1
@@ -359,18 +342,17 @@ def _print_best(study: Any, trials: list[Any]) -> None:
         for key, value in t.params.items():
             text = f"{value:.6g}" if isinstance(value, float) else str(value)
             out.print(f"    {key:<20} {text}")
-        shown = {k: t.user_attrs[k] for k in _SHOWN_ATTRS if k in t.user_attrs}
-        for key, value in shown.items():
+        for key, value in TrialRecord.from_trial(t).shown().items():
             if isinstance(value, list):
                 text = ", ".join(f"{v:.4g}" for v in value)
             else:
                 text = f"{value:.6g}" if isinstance(value, float) else str(value)
             out.print(f"    {key:<20} {text}")
-    refit = study.user_attrs.get("refit")
-    if refit:
+    refit = RefitRecord.of(study)
+    if refit is not None:
         out.print(
-            f"  refit of trial {refit['trial']} on all training data: val_accuracy "
-            f"{refit['val_accuracy']:.6g}, val_loss {refit['val_loss']:.6g}"
+            f"  refit of trial {refit.trial} on all training data: val_accuracy "
+            f"{refit.val_accuracy:.6g}, val_loss {refit.val_loss:.6g}"
         )
 
 
@@ -383,6 +365,7 @@ def best(
     """Show the best trial's parameters and metrics (every Pareto trial if multi-objective)."""
     with _guard():
         from hpsearch.results import best_trials, open_study
+        from hpsearch.study import TrialRecord
 
         result = open_study(study, storage)
         trials = best_trials(result)
@@ -394,11 +377,7 @@ def best(
                             "number": t.number,
                             "values": t.values,
                             "params": t.params,
-                            "metrics": {
-                                k: v
-                                for k, v in t.user_attrs.items()
-                                if k != "history" and k != "traceback"
-                            },
+                            "metrics": TrialRecord.from_trial(t).summary(),
                         }
                         for t in trials
                     ]

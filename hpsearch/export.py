@@ -56,7 +56,7 @@ from hpsearch.card import (
     jsonable,
 )
 from hpsearch.exceptions import HpsearchError
-from hpsearch.study import StudyMeta
+from hpsearch.study import StudyMeta, TrialRecord
 
 if TYPE_CHECKING:
     import keras
@@ -484,7 +484,8 @@ def _build(job: _Job) -> _Built:
     study_file, trial = job.study_file, job.trial
     add_search_paths(study_file.base_dir)
     params = study_file.space.params_from_optuna(trial.params)
-    seed = int(trial.user_attrs.get("seed", (study_file.config.search.seed or 0) + trial.number))
+    stored = TrialRecord.from_trial(trial).seed
+    seed = int((study_file.config.search.seed or 0) + trial.number if stored is None else stored)
     dataset = _dataset(job)
     network = _network(job, params, dataset, seed)
     source = (
@@ -539,7 +540,7 @@ def _network(job: _Job, params: dict[str, Any], dataset: Dataset, seed: int) -> 
     )
     inner = _load_kept(artifact, trial.number, job.note) if artifact is not None else None
     if inner is not None:
-        epochs = int(trial.user_attrs.get("epochs_run") or params.get("epochs", 0))
+        epochs = int(TrialRecord.from_trial(trial).epochs_run or params.get("epochs", 0))
         return _Network(inner, artifact, epochs, None)
     inner, epochs, seconds = _retrain(
         trial, job.study_file, params, dataset, seed, full=job.full, note=job.note
@@ -567,11 +568,12 @@ def _best_epoch(
     trial: optuna.trial.FrozenTrial, params: Mapping[str, Any], monitor: str, mode: str
 ) -> int:
     """The epoch whose weights the trial ended with (early stopping restores the best)."""
-    history = trial.user_attrs.get("history", {}).get(monitor) or []
+    record = TrialRecord.from_trial(trial)
+    history = (record.history or {}).get(monitor) or []
     if params.get("patience") and history:
         pick = max if mode == "max" else min
         return history.index(pick(history)) + 1
-    return int(trial.user_attrs.get("epochs_run") or params["epochs"])
+    return int(record.epochs_run or params["epochs"])
 
 
 def _retrain(
@@ -685,16 +687,9 @@ def _study_info(job: _Job) -> StudyInfo:
     )
 
 
-_NOT_METRICS = {"history", "traceback", "seed", "artifact", "epochs_run", "train_seconds", "params"}
-
-
 def _trial_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
     """The trial's numeric user attributes, but for bookkeeping ones."""
-    return {
-        k: v
-        for k, v in trial.user_attrs.items()
-        if k not in _NOT_METRICS and isinstance(v, int | float)
-    }
+    return TrialRecord.from_trial(trial).numbers()
 
 
 def _val_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
@@ -703,6 +698,7 @@ def _val_metrics(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
 
 def _trial_info(job: _Job, built: _Built) -> TrialInfo:
     trial = job.trial
+    record = TrialRecord.from_trial(trial)
     objectives = [o.metric for o in job.study_file.objectives]
     return TrialInfo(
         number=trial.number,
@@ -710,9 +706,9 @@ def _trial_info(job: _Job, built: _Built) -> TrialInfo:
         params=jsonable(built.params),
         optuna_params=jsonable(dict(trial.params)),
         seed=built.seed,
-        metrics=_trial_metrics(trial),
-        epochs_run=trial.user_attrs.get("epochs_run"),
-        train_seconds=trial.user_attrs.get("train_seconds"),
+        metrics=record.numbers(),
+        epochs_run=record.epochs_run,
+        train_seconds=record.train_seconds,
         started=trial.datetime_start.isoformat() if trial.datetime_start else None,
     )
 

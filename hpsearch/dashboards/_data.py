@@ -11,25 +11,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.study._record import TrialRecord
+
 if TYPE_CHECKING:
     import optuna
     from optuna.trial import FrozenTrial
 
 __all__ = ["StudyView", "fmt", "group_of", "guess_direction", "load_view"]
-
-# what a trial's table row and hover text show besides params (when present)
-METRIC_ATTRS = (
-    "val_accuracy",
-    "val_loss",
-    "accuracy",
-    "loss",
-    "params",
-    "latency",
-    "epochs_run",
-    "train_seconds",
-    "std_test_score",
-    "mean_fit_time",
-)
 
 
 def fmt(value: Any) -> str:
@@ -135,7 +123,7 @@ class StudyView:
         an objective by name; None when the trial has no such number."""
         if metric == "value":
             return _number(trial.values[0]) if trial.values else None
-        found = _number(trial.user_attrs.get(metric))
+        found = _number(TrialRecord.from_trial(trial).get(metric))
         if found is None and metric in self.objectives and trial.values:
             found = _number(trial.values[self.objectives.index(metric)])
         return found
@@ -158,7 +146,7 @@ class StudyView:
             steps = sorted(trial.intermediate_values)
             pairs = [(s, trial.intermediate_values[s]) for s in steps]
         else:
-            history = trial.user_attrs.get("history")
+            history = TrialRecord.from_trial(trial).history
             series = history.get(name) if isinstance(history, Mapping) else None
             if not isinstance(series, list):
                 return [], []
@@ -210,7 +198,7 @@ def _matches(value: Any, wanted: Any) -> bool:
 def _lookup(trial: FrozenTrial, name: str) -> Any:
     if name in trial.params:
         return trial.params[name]
-    value = trial.user_attrs.get(name)
+    value = TrialRecord.from_trial(trial).get(name)
     return value if isinstance(value, bool | int | float | str) else None
 
 

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.dashboards._data import (
-    METRIC_ATTRS,
     StudyView,
     duration,
     fmt,
@@ -24,6 +23,7 @@ from hpsearch.dashboards._data import (
 )
 from hpsearch.dashboards._importance import ParamImportance, active_param_importances
 from hpsearch.dashboards._page import Section, html_table
+from hpsearch.study._record import SHOWN_ATTRS, TrialRecord
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -408,9 +408,10 @@ def _pareto(view: StudyView) -> Section | None:
 def _table(view: StudyView) -> Section:
     best = {t.number for t in _best_trials(view)}
     params = list(dict.fromkeys(p for t in view.trials for p in t.params))
-    present = {a for t in view.trials for a in t.user_attrs}
-    attrs = [a for a in METRIC_ATTRS if a in present and a not in view.objectives]
-    has_reason = any("fail_reason" in t.user_attrs for t in view.trials)
+    records = {t.number: TrialRecord.from_trial(t) for t in view.trials}
+    present = {a for r in records.values() for a in r.shown()}
+    attrs = [a for a in SHOWN_ATTRS if a in present and a not in view.objectives]
+    has_reason = any(r.fail_reason is not None for r in records.values())
     header = ["trial", "state", *view.objectives, *params, *attrs, "duration (s)"]
     if has_reason:
         header.append("fail reason")
@@ -420,11 +421,13 @@ def _table(view: StudyView) -> Section:
         row = [str(t.number), t.state.name]
         row += [fmt(values[i]) if i < len(values) else "" for i in range(len(view.objectives))]
         row += [fmt(t.params[p]) if p in t.params else "—" for p in params]
-        row += [fmt(t.user_attrs[a]) if a in t.user_attrs else "" for a in attrs]
+        shown = records[t.number].shown()
+        row += [fmt(shown[a]) if a in shown else "" for a in attrs]
         seconds = duration(t)
         row.append("" if seconds is None else f"{seconds:.1f}")
         if has_reason:
-            row.append(str(t.user_attrs.get("fail_reason", ""))[:160])
+            reason = records[t.number].fail_reason
+            row.append(str("" if reason is None else reason)[:160])
         rows.append(row)
         classes.append(t.state.name + (" best" if t.number in best else ""))
     text_cols = [1] + ([len(header) - 1] if has_reason else [])
@@ -678,9 +681,9 @@ def _cmp_params(board: DashboardFile, views: Sequence[StudyView]) -> Section:
     lacking = []
     for i, view in enumerate(views):
         points = [
-            (t, v, t.user_attrs["params"])
+            (t, v, count)
             for t, v in _scored(view, metric)
-            if isinstance(t.user_attrs.get("params"), int | float)
+            if isinstance(count := TrialRecord.from_trial(t).param_count, int | float)
         ]
         if not points:
             lacking.append(view.label)

@@ -36,9 +36,6 @@ from hpsearch.engines._core import (
     warn_drift,
 )
 from hpsearch.engines._queue import (
-    INTERRUPTED,
-    SETUP_ERROR,
-    WORKER_ATTR,
     BudgetExhausted,
     Heartbeat,
     budget_spent,
@@ -61,6 +58,22 @@ from hpsearch.exceptions import (
     TrialFailed,
 )
 from hpsearch.storage import set_user_attrs
+from hpsearch.study._record import (
+    EPOCHS_RUN,
+    FAIL_REASON,
+    HISTORY,
+    INTERRUPTED,
+    LATENCY,
+    PARAM_COUNT,
+    RESUMED_FROM_EPOCH,
+    SEED,
+    SETUP_ERROR,
+    STOPPED_AT_CHANCE,
+    TRACEBACK,
+    TRAIN_SECONDS,
+    WORKER,
+    TrialRecord,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -106,12 +119,12 @@ def _requeue_stopped(study: optuna.Study, worker: str | None = None) -> int:
     done = retried(trials)
     n = 0
     for t in trials:
-        stopped = t.user_attrs.get(INTERRUPTED) or t.user_attrs.get(SETUP_ERROR)
+        record = TrialRecord.from_trial(t)
         if (
             t.state == TrialState.FAIL
-            and stopped
+            and record.stopped
             and t.number not in done
-            and (worker is None or t.user_attrs.get(WORKER_ATTR) == worker)
+            and (worker is None or record.worker == worker)
         ):
             requeue(study, t)
             n += 1
@@ -122,11 +135,16 @@ def last_failure(trials: list[optuna.trial.FrozenTrial]) -> str | None:
     """``trial N: REASON`` of the last trial that failed with a reason, else None."""
     from optuna.trial import TrialState
 
-    failed = [t for t in trials if t.state == TrialState.FAIL and "fail_reason" in t.user_attrs]
-    if not failed:
+    reasons = {
+        t.number: reason
+        for t in trials
+        if t.state == TrialState.FAIL
+        and (reason := TrialRecord.from_trial(t).fail_reason) is not None
+    }
+    if not reasons:
         return None
-    last = max(failed, key=lambda t: t.number)
-    return f"trial {last.number}: {last.user_attrs['fail_reason']}"
+    last = max(reasons)
+    return f"trial {last}: {reasons[last]}"
 
 
 def require_complete(study: optuna.Study) -> None:
@@ -225,8 +243,9 @@ class _Objective:
                 trial._trial_id
             )
             refill(trial.study, frozen)  # first: the next slot of this one's chain
-            seed = int(frozen.user_attrs.get("seed", self.seed + trial.number))
-            set_user_attrs(trial, {WORKER_ATTR: self.worker, "seed": seed})
+            stored = TrialRecord.from_trial(frozen).seed
+            seed = int(stored if stored is not None else self.seed + trial.number)
+            set_user_attrs(trial, {WORKER: self.worker, SEED: seed})
             with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
                 if self.evaluate is not None:
                     return self.evaluate(trial)
@@ -234,14 +253,10 @@ class _Objective:
         except KeyboardInterrupt:
             # also when the signal came before training started: the slot was popped,
             # so the trial must be marked to be queued again (or the budget loses one)
-            if not trial.user_attrs.get(INTERRUPTED):
+            if not TrialRecord.from_trial(trial).interrupted:
                 set_user_attrs(
                     trial,
-                    {
-                        "fail_reason": INTERRUPTED_REASON,
-                        INTERRUPTED: True,
-                        WORKER_ATTR: self.worker,
-                    },
+                    {FAIL_REASON: INTERRUPTED_REASON, INTERRUPTED: True, WORKER: self.worker},
                 )
             raise
 
@@ -283,10 +298,11 @@ class _Objective:
         if loaded is None or loaded[1] >= int(run.params["epochs"]):  # nothing left to train
             return
         run.resume = loaded
-        run.trial.set_user_attr("resumed_from_epoch", loaded[1])
+        run.trial.set_user_attr(RESUMED_FROM_EPOCH, loaded[1])
+        retry_of = TrialRecord.from_trial(run.trial).retry_of
         self.progress.message(
             f"trial {run.trial.number}: resuming at epoch {loaded[1] + 1} from the checkpoint "
-            f"of trial {run.trial.user_attrs.get('retry_of', chain)}"
+            f"of trial {chain if retry_of is None else retry_of}"
         )
 
     def _train(self, run: _TrialRun) -> TrainResult:
@@ -355,19 +371,17 @@ class _Objective:
     def _record(self, run: _TrialRun, outcome: _Outcome, result: TrainResult | None = None) -> None:
         """Write what the trial leaves in the storage, in one write, and update the run's
         failure count; Optuna then sets the trial's state from the return or the raise."""
-        attrs: dict[str, Any] = {"history": run.curves, "epochs_run": run.epochs_done}
+        attrs: dict[str, Any] = {HISTORY: run.curves, EPOCHS_RUN: run.epochs_done}
         if outcome.kind == "complete" and result is not None:
             attrs = self._final_attrs(run, result)
         elif outcome.kind == "interrupted":
-            attrs.update({"fail_reason": INTERRUPTED_REASON, INTERRUPTED: True})
+            attrs.update({FAIL_REASON: INTERRUPTED_REASON, INTERRUPTED: True})
         elif outcome.kind == "setup":
             # every trial would fail the same way: work() stops the run; the trial does
             # not count toward the budget and its params are queued again
-            attrs.update(
-                {"fail_reason": f"set-up error: {outcome.reason}"[:500], SETUP_ERROR: True}
-            )
+            attrs.update({FAIL_REASON: f"set-up error: {outcome.reason}"[:500], SETUP_ERROR: True})
         elif outcome.kind == "failed":
-            attrs.update({"fail_reason": outcome.reason[:500], "traceback": outcome.traceback})
+            attrs.update({FAIL_REASON: outcome.reason[:500], TRACEBACK: outcome.traceback})
             self.last_failure = f"trial {run.trial.number}: {outcome.reason[:500]}"
         set_user_attrs(run.trial, attrs)  # one transaction on RDB storages
         if outcome.kind == "failed":
@@ -380,15 +394,15 @@ class _Objective:
     def _final_attrs(self, run: _TrialRun, result: TrainResult) -> dict[str, Any]:
         final: dict[str, Any] = {
             **result.metrics,
-            "params": result.param_count,
-            "epochs_run": result.epochs_run,
-            "train_seconds": round(result.train_seconds, 3),
-            "history": run.curves if run.resume is not None else result.history,
+            PARAM_COUNT: result.param_count,
+            EPOCHS_RUN: result.epochs_run,
+            TRAIN_SECONDS: round(result.train_seconds, 3),
+            HISTORY: run.curves if run.resume is not None else result.history,
         }
         if result.latency_ms is not None:
-            final["latency"] = result.latency_ms
+            final[LATENCY] = result.latency_ms
         if result.stopped_at_chance is not None:
-            final["stopped_at_chance"] = result.stopped_at_chance
+            final[STOPPED_AT_CHANCE] = result.stopped_at_chance
             self.progress.message(
                 f"trial {run.trial.number}: stopped at epoch {result.stopped_at_chance}, no "
                 "better than always answering the most common class"
@@ -658,7 +672,9 @@ class _Loop:
 
     def on_trial_end(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         trials = study.get_trials(deepcopy=False)  # one read for the best and the budget
-        self.progress.trial_finished(trial, best_value(study, trials))
+        self.progress.trial_finished(
+            trial, TrialRecord.from_trial(trial), best_value(study, trials)
+        )
         if self.limit is not None:
             self.spent_after_trial.append(budget_spent(study, trials))
 

@@ -38,6 +38,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hpsearch.study._record import LOST, TrialRecord
+
 if TYPE_CHECKING:
     import optuna
 
@@ -57,13 +59,13 @@ __all__ = [
     "worker_id",
 ]
 
-INTERRUPTED = "interrupted"
-SETUP_ERROR = "setup_error"  # stopped by a set-up error (a broken builder), queued again
-WORKER_ATTR = "worker"
 BUDGET_ATTR = "hpsearch_budget"
 SLOTS_ATTR = "hpsearch_slots"
 SLOT_ATTR = "hpsearch:slot"
 HEARTBEAT_ATTR = "hpsearch:heartbeat"
+# the names Optuna's RetryFailedTrialCallback uses, so its tools read hpsearch's retries
+FAILED_TRIAL_ATTR = "failed_trial"
+RETRY_HISTORY_ATTR = "retry_history"
 WINDOW = 32
 
 
@@ -81,9 +83,10 @@ def retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
     """Numbers of the trials that have been re-queued."""
     out: set[int] = set()
     for t in trials:
-        out.update(t.system_attrs.get("retry_history", ()))
-        if "retry_of" in t.user_attrs:
-            out.add(int(t.user_attrs["retry_of"]))
+        out.update(t.system_attrs.get(RETRY_HISTORY_ATTR, ()))
+        retry_of = TrialRecord.from_trial(t).retry_of
+        if retry_of is not None:
+            out.add(int(retry_of))
     return out
 
 
@@ -102,10 +105,10 @@ def counts_toward_budget(
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
     if trial.state == TrialState.FAIL:
+        record = TrialRecord.from_trial(trial)
         return (
-            "fail_reason" in trial.user_attrs
-            and not trial.user_attrs.get(INTERRUPTED)
-            and not trial.user_attrs.get(SETUP_ERROR)
+            record.fail_reason is not None
+            and not record.stopped
             and trial.number not in retried_numbers
         )
     return False
@@ -142,7 +145,7 @@ def _queue_slot(study: optuna.Study, number: int) -> None:
 
 
 def _is_slot(trial: optuna.trial.FrozenTrial) -> bool:
-    return SLOT_ATTR in trial.system_attrs and "retry_history" not in trial.system_attrs
+    return SLOT_ATTR in trial.system_attrs and RETRY_HISTORY_ATTR not in trial.system_attrs
 
 
 def top_up(study: optuna.Study, n_trials: int) -> int:
@@ -220,19 +223,17 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     import optuna
     from optuna.trial import TrialState
 
-    system_attrs: dict[str, Any] = {"failed_trial": trial.number, **trial.system_attrs}
+    system_attrs: dict[str, Any] = {FAILED_TRIAL_ATTR: trial.number, **trial.system_attrs}
     system_attrs.pop(HEARTBEAT_ATTR, None)
     system_attrs.pop(SLOT_ATTR, None)
-    system_attrs["retry_history"] = [*system_attrs.get("retry_history", []), trial.number]
-    user_attrs: dict[str, Any] = {"retry_of": trial.number}
-    if "seed" in trial.user_attrs:
-        user_attrs["seed"] = trial.user_attrs["seed"]
+    system_attrs[RETRY_HISTORY_ATTR] = [*system_attrs.get(RETRY_HISTORY_ATTR, []), trial.number]
+    copy = TrialRecord(retry_of=trial.number, seed=TrialRecord.from_trial(trial).seed)
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs=user_attrs,
+            user_attrs=copy.to_attrs(),
             system_attrs=system_attrs,
         )
     )
@@ -240,7 +241,7 @@ def requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
 
 def first_of_chain(trial: optuna.trial.FrozenTrial) -> int:
     """The number of the first trial of a retry chain (the trial itself if not a retry)."""
-    return int(trial.system_attrs.get("failed_trial", trial.number))
+    return int(trial.system_attrs.get(FAILED_TRIAL_ATTR, trial.number))
 
 
 def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reason: str) -> bool:
@@ -253,7 +254,7 @@ def fail_and_requeue(study: optuna.Study, trial: optuna.trial.FrozenTrial, reaso
 
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, "lost", reason)
+        storage.set_trial_user_attr(trial._trial_id, LOST, reason)
         if not storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
             return False
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -292,7 +293,7 @@ def reap_dead_workers(study: optuna.Study, pids: Iterable[int] | None = None) ->
     wanted = set(pids) if pids is not None else None
     out = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = str(t.user_attrs.get(WORKER_ATTR, ""))
+        who = str(TrialRecord.from_trial(t).worker or "")
         whose_host, _, pid_text = who.rpartition(":")
         if whose_host != host or not pid_text.isdigit():
             continue

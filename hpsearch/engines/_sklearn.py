@@ -40,6 +40,14 @@ from hpsearch.engines._core import (
     prepare_process,
 )
 from hpsearch.space import join_layers, parse_layer_name
+from hpsearch.study._record import ENGINE as ENGINE_ATTR
+from hpsearch.study._record import (
+    FAIL_REASON,
+    SEED,
+    RefitRecord,
+    SklearnSummary,
+    TrialRecord,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -202,7 +210,7 @@ class _Recorder:
         self.resource = resource
         self.progress = folds.progress
         self.done = {
-            self._trial_key(t.params, t.user_attrs.get("n_resources"))
+            self._trial_key(t.params, TrialRecord.from_trial(t).n_resources)
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL))
         }
         self.skipped = 0
@@ -229,35 +237,36 @@ class _Recorder:
                 continue
             folds = [float(results[f"split{k}_test_score"][i]) for k in range(n_splits)]
             mean = float(results["mean_test_score"][i])
-            attrs: dict[str, Any] = {
-                "fold_scores": folds,
-                "std_test_score": float(results["std_test_score"][i]),
-                "mean_fit_time": float(results["mean_fit_time"][i]),
-                "std_fit_time": float(results["std_fit_time"][i]),
-                "mean_score_time": float(results["mean_score_time"][i]),
-                "std_score_time": float(results["std_score_time"][i]),
-                "seed": self.seed,
-                "engine": ENGINE,
-            }
-            if "mean_train_score" in results:
-                attrs["mean_train_score"] = float(results["mean_train_score"][i])
-            if n_resources is not None:
-                attrs["n_resources"] = n_resources
-                attrs["iteration"] = int(results["iter"][i])
             finite = math.isfinite(mean)
-            if not finite:
-                attrs["fail_reason"] = "every fold failed or scored NaN"
+            record = TrialRecord(
+                fold_scores=folds,
+                std_test_score=float(results["std_test_score"][i]),
+                mean_fit_time=float(results["mean_fit_time"][i]),
+                std_fit_time=float(results["std_fit_time"][i]),
+                mean_score_time=float(results["mean_score_time"][i]),
+                std_score_time=float(results["std_score_time"][i]),
+                seed=self.seed,
+                engine=ENGINE,
+                mean_train_score=(
+                    float(results["mean_train_score"][i]) if "mean_train_score" in results else None
+                ),
+                n_resources=n_resources,
+                iteration=None if n_resources is None else int(results["iter"][i]),
+                fail_reason=None if finite else "every fold failed or scored NaN",
+            )
             trial = optuna.trial.create_trial(
                 params=active,
                 distributions=self.space.optuna_distributions(active),
                 value=mean if finite else None,
                 state=optuna.trial.TrialState.COMPLETE if finite else optuna.trial.TrialState.FAIL,
-                user_attrs=attrs,
+                user_attrs=record.to_attrs(),
             )
             self.study.add_trial(trial)
             self.done.add(key)
             stored = self.study.trials[-1]
-            self.progress.trial_finished(stored, best_value(self.study))
+            self.progress.trial_finished(
+                stored, TrialRecord.from_trial(stored), best_value(self.study)
+            )
 
     def record_failure(self, params: Mapping[str, Any], exc: BaseException) -> None:
         active = self._active(params)
@@ -266,15 +275,16 @@ class _Recorder:
             params=active,
             distributions=self.space.optuna_distributions(active),
             state=optuna.trial.TrialState.FAIL,
-            user_attrs={
-                "fail_reason": str(exc).splitlines()[0][:500],
-                "engine": ENGINE,
-                "seed": self.seed,
+            user_attrs={  # the order earlier versions wrote
+                FAIL_REASON: str(exc).splitlines()[0][:500],
+                ENGINE_ATTR: ENGINE,
+                SEED: self.seed,
             },
         )
         self.study.add_trial(trial)
         self.done.add(key)
-        self.progress.trial_finished(self.study.trials[-1], best_value(self.study))
+        stored = self.study.trials[-1]
+        self.progress.trial_finished(stored, TrialRecord.from_trial(stored), best_value(self.study))
 
 
 def _incremental(base: type) -> type:
@@ -423,18 +433,15 @@ def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress
 
 def _store_summary(study: optuna.Study, study_file: StudyFile, search: Any, seconds: float) -> None:
     search_cfg = study_file.config.search
-    before = study.user_attrs.get("sklearn", {}).get("seconds", 0.0)
-    study.set_user_attr(
-        "sklearn",
-        {
-            "search": type(search).__name__,
-            "cv": search_cfg.cv,
-            "scoring": search_cfg.scoring or "accuracy",
-            # search time over every run of the study (resumed runs add theirs)
-            "seconds": round(before + seconds, 3),
-            "ranking": _ranking(study),
-        },
-    )
+    before = SklearnSummary.of(study)
+    SklearnSummary(
+        search=type(search).__name__,
+        cv=search_cfg.cv,
+        scoring=search_cfg.scoring or "accuracy",
+        # search time over every run of the study (resumed runs add theirs)
+        seconds=round((before.seconds if before else 0.0) + seconds, 3),
+        ranking=_ranking(study),
+    ).write(study)
 
 
 def _pending(search: Any, recorder: _Recorder) -> int | None:
@@ -478,23 +485,21 @@ def _refit(
     if best_value(study) is None:
         return
     best = study.best_trial
-    if study.user_attrs.get("refit", {}).get("trial") == best.number:
+    stored = RefitRecord.of(study)
+    if stored is not None and stored.trial == best.number:
         return  # a resumed run with nothing new: the stored refit stands
     model = clone(estimator).set_params(**best.params)
     t0 = time.perf_counter()
     model.fit(dataset.x_train, dataset.y_train)
     seconds = time.perf_counter() - t0
     loss, accuracy = model.model_.evaluate(dataset.x_val, dataset.y_val, verbose=0)[:2]
-    study.set_user_attr(
-        "refit",
-        {
-            "trial": best.number,
-            "params": best.params,
-            "val_accuracy": float(accuracy),
-            "val_loss": float(loss),
-            "train_seconds": round(seconds, 3),
-        },
-    )
+    RefitRecord(
+        trial=best.number,
+        params=best.params,
+        val_accuracy=float(accuracy),
+        val_loss=float(loss),
+        train_seconds=round(seconds, 3),
+    ).write(study)
     progress.message(
         f"refit trial {best.number} on all {len(dataset.x_train)} training samples: "
         f"val_accuracy {accuracy:.4f}, val_loss {loss:.4f} ({seconds:.1f}s)"

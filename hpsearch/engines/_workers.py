@@ -41,10 +41,12 @@ from hpsearch.engines._core import (
 )
 from hpsearch.engines._queue import worker_id
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
+from hpsearch.study._record import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
 
+    from hpsearch._progress import Outcome
     from hpsearch.study import StudyFile
 
 __all__ = ["Terminated", "exit_code", "handle_sigterm", "run_parallel"]
@@ -81,13 +83,14 @@ class _EventProgress(Progress):
         self._send(ev="epoch", n=number, e=epoch, of=epochs, v=logs.get(self.metric))
 
     def trial_finished(
-        self, trial: optuna.trial.FrozenTrial, best: float | None, worker: str = ""
+        self,
+        trial: optuna.trial.FrozenTrial,
+        record: Outcome,
+        best: float | None,
+        worker: str = "",
     ) -> None:
-        attrs = {
-            k: trial.user_attrs[k]
-            for k in ("epochs_run", "fail_reason", "train_seconds")
-            if k in trial.user_attrs
-        }
+        stored = record if isinstance(record, TrialRecord) else TrialRecord.from_trial(trial)
+        attrs = stored.progress()
         self._send(
             ev="done",
             n=trial.number,
@@ -238,9 +241,9 @@ class _Supervisor:
                 state=TrialState[ev["state"]],
                 values=ev.get("values"),
                 params=ev.get("params") or {},
-                user_attrs=ev.get("attrs") or {},
             )
-            p.trial_finished(trial, ev.get("best"), worker=label)  # type: ignore[arg-type]
+            record = TrialRecord.from_attrs(ev.get("attrs"))
+            p.trial_finished(trial, record, ev.get("best"), worker=label)  # type: ignore[arg-type]
         elif kind == "status":
             p.status(ev["text"], worker=label)
         elif kind == "msg":
