@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch._version import __version__
 from hpsearch.atomic import atomic_dir, plain_permissions
-from hpsearch.study._record import ARTIFACT, ARTIFACT_ERROR, TrialRecord
+from hpsearch.study._record import ARTIFACT, ARTIFACT_ERROR, TrialRecord, short_reason
 
 if TYPE_CHECKING:
     import keras
@@ -196,7 +196,7 @@ def keep_trained_model(trial: optuna.Trial, study_file: StudyFile, result: Train
     try:
         save_atomically(result.model, target, meta)
     except Exception as exc:  # disk full, permissions: the trial itself is fine
-        trial.set_user_attr(ARTIFACT_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        trial.set_user_attr(ARTIFACT_ERROR, short_reason(f"{type(exc).__name__}: {exc}"))
         return
     trial.set_user_attr(ARTIFACT, str(target))
     if cfg.keep == "best":

@@ -484,8 +484,7 @@ def _build(job: _Job) -> _Built:
     study_file, trial = job.study_file, job.trial
     add_search_paths(study_file.base_dir)
     params = study_file.space.params_from_optuna(trial.params)
-    stored = TrialRecord.from_trial(trial).seed
-    seed = int((study_file.config.search.seed or 0) + trial.number if stored is None else stored)
+    seed = study_file.trial_seed(trial)
     dataset = _dataset(job)
     network = _network(job, params, dataset, seed)
     source = (

@@ -73,6 +73,7 @@ from hpsearch.study._record import (
     TRAIN_SECONDS,
     WORKER,
     TrialRecord,
+    short_reason,
 )
 
 if TYPE_CHECKING:
@@ -232,7 +233,6 @@ class _Objective:
         self.metric = objectives[0].metric
         self.single = len(objectives) == 1
         self.extra_metrics = [o.keras_metric for o in objectives if o.keras_metric]
-        self.seed = study_file.config.search.seed or 0
         self.worker = worker_id()
         self.workers = study_file.config.workers
 
@@ -243,8 +243,7 @@ class _Objective:
                 trial._trial_id
             )
             refill(trial.study, frozen)  # first: the next slot of this one's chain
-            stored = TrialRecord.from_trial(frozen).seed
-            seed = int(stored if stored is not None else self.seed + trial.number)
+            seed = self.study_file.trial_seed(frozen)
             set_user_attrs(trial, {WORKER: self.worker, SEED: seed})
             with Heartbeat.around(trial.study, trial._trial_id, self.workers.heartbeat_interval):
                 if self.evaluate is not None:
@@ -379,10 +378,12 @@ class _Objective:
         elif outcome.kind == "setup":
             # every trial would fail the same way: work() stops the run; the trial does
             # not count toward the budget and its params are queued again
-            attrs.update({FAIL_REASON: f"set-up error: {outcome.reason}"[:500], SETUP_ERROR: True})
+            attrs.update(
+                {FAIL_REASON: short_reason(f"set-up error: {outcome.reason}"), SETUP_ERROR: True}
+            )
         elif outcome.kind == "failed":
-            attrs.update({FAIL_REASON: outcome.reason[:500], TRACEBACK: outcome.traceback})
-            self.last_failure = f"trial {run.trial.number}: {outcome.reason[:500]}"
+            attrs.update({FAIL_REASON: short_reason(outcome.reason), TRACEBACK: outcome.traceback})
+            self.last_failure = f"trial {run.trial.number}: {short_reason(outcome.reason)}"
         set_user_attrs(run.trial, attrs)  # one transaction on RDB storages
         if outcome.kind == "failed":
             self.consecutive_failures += 1

@@ -47,6 +47,7 @@ from hpsearch.study._record import (
     RefitRecord,
     SklearnSummary,
     TrialRecord,
+    short_reason,
 )
 
 if TYPE_CHECKING:
@@ -276,7 +277,7 @@ class _Recorder:
             distributions=self.space.optuna_distributions(active),
             state=optuna.trial.TrialState.FAIL,
             user_attrs={  # the order earlier versions wrote
-                FAIL_REASON: str(exc).splitlines()[0][:500],
+                FAIL_REASON: short_reason(str(exc).splitlines()[0]),
                 ENGINE_ATTR: ENGINE,
                 SEED: self.seed,
             },

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpsearch.config._loader import (
     apply_overrides,
@@ -30,6 +30,10 @@ from hpsearch.config._schema import StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.objectives import Objective, resolve_objectives
 from hpsearch.space import SearchSpace
+from hpsearch.study._record import TrialRecord
+
+if TYPE_CHECKING:
+    import optuna
 
 __all__ = [
     "StudyFile",
@@ -82,6 +86,12 @@ class StudyFile:
     @property
     def max_epochs(self) -> int:
         return int(self.space.max_value("epochs"))
+
+    def trial_seed(self, trial: optuna.trial.FrozenTrial | optuna.Trial) -> int:
+        """The seed a trial trains with: the one stored on it (a re-queued copy keeps
+        its original's), else ``search.seed`` plus the trial's number."""
+        stored = TrialRecord.from_trial(trial).seed
+        return int(stored if stored is not None else (self.config.search.seed or 0) + trial.number)
 
     @property
     def n_trials(self) -> int | None:

@@ -39,9 +39,11 @@ __all__ = [
     "TRACEBACK",
     "TRAIN_SECONDS",
     "WORKER",
+    "REASON_CHARS",
     "RefitRecord",
     "SklearnSummary",
     "TrialRecord",
+    "short_reason",
 ]
 
 # ------------------------------------------------------- trial attribute names
@@ -72,6 +74,18 @@ STD_SCORE_TIME = "std_score_time"
 MEAN_TRAIN_SCORE = "mean_train_score"
 N_RESOURCES = "n_resources"
 ITERATION = "iteration"
+
+REASON_CHARS = 500  # a stored reason (fail_reason, artifact_error) is cut here
+
+
+def short_reason(text: str) -> str:
+    """A failure's reason as stored: at most :data:`REASON_CHARS` characters.
+
+    >>> len(short_reason("x" * 600))
+    500
+    """
+    return text[:REASON_CHARS]
+
 
 # the attributes worth showing next to a trial's params, in this order (the Keras
 # metrics of the Optuna engine, then the scikit-learn engine's)
