@@ -38,7 +38,14 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.study._record import LOST, TrialRecord
+from hpsearch.study._record import (
+    FAIL_REASON,
+    INTERRUPTED,
+    LOST,
+    RETRY_OF,
+    SETUP_ERROR,
+    TrialRecord,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -84,7 +91,7 @@ def retried(trials: Iterable[optuna.trial.FrozenTrial]) -> set[int]:
     out: set[int] = set()
     for t in trials:
         out.update(t.system_attrs.get(RETRY_HISTORY_ATTR, ()))
-        retry_of = TrialRecord.from_trial(t).retry_of
+        retry_of = TrialRecord.value(t, RETRY_OF)
         if retry_of is not None:
             out.add(int(retry_of))
     return out
@@ -104,11 +111,11 @@ def counts_toward_budget(
 
     if trial.state in (TrialState.COMPLETE, TrialState.PRUNED):
         return True
-    if trial.state == TrialState.FAIL:
-        record = TrialRecord.from_trial(trial)
+    if trial.state == TrialState.FAIL:  # the fields of TrialRecord.stopped, read alone
+        value = TrialRecord.value
         return (
-            record.fail_reason is not None
-            and not record.stopped
+            value(trial, FAIL_REASON) is not None
+            and not (value(trial, INTERRUPTED) or value(trial, SETUP_ERROR))
             and trial.number not in retried_numbers
         )
     return False
