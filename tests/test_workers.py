@@ -346,7 +346,7 @@ class _Instant:
 
 def _instant_study(tmp_path: Path, n_trials: int) -> tuple[Any, Any, Any]:
     from hpsearch._progress import Progress
-    from hpsearch.engines._optuna import create_or_join
+    from hpsearch.engines import create_or_join
     from hpsearch.engines._queue import top_up
     from hpsearch.search import make_pruner, make_sampler
     from hpsearch.storage import open_storage
