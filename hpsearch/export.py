@@ -614,7 +614,8 @@ def _retrain(
         result = train(
             train_params,
             data,
-            family=study_file.config.model.family,
+            family=study_file.family_of(params),
+            api=study_file.config.model.api,
             seed=seed,
             extra_metrics=[o.keras_metric for o in objectives if o.keras_metric],
             monitor=monitor,

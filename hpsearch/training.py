@@ -204,6 +204,7 @@ def train(
     *,
     family: str,
     seed: int,
+    api: str = "auto",
     extra_metrics: Sequence[str] = (),
     monitor: str = "val_accuracy",
     monitor_mode: str = "max",
@@ -232,7 +233,7 @@ def train(
     import keras
 
     keras.utils.set_random_seed(seed + initial_epoch)
-    model = _built_model(params, dataset, family) if initial_model is None else initial_model
+    model = _built_model(params, dataset, family, api) if initial_model is None else initial_model
     if not getattr(model, "compiled", False):  # a builder's own compiled model stays as it is
         compile_model(model, params, len(dataset.x_train), extra_metrics)
     at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
@@ -270,11 +271,13 @@ def compile_model(
     )
 
 
-def _built_model(params: Mapping[str, Any], dataset: Dataset, family: str) -> keras.Model:
+def _built_model(
+    params: Mapping[str, Any], dataset: Dataset, family: str, api: str = "auto"
+) -> keras.Model:
     from hpsearch.models import build_model
 
     try:
-        return build_model(family, params, dataset.input_shape, dataset.num_classes)
+        return build_model(family, params, dataset.input_shape, dataset.num_classes, api=api)
     except (ValueError, TypeError) as exc:
         raise TrialFailed(f"model could not be built: {exc}") from exc
 
@@ -317,11 +320,13 @@ def _fit(
     """``model.fit`` on the training data, validated every epoch; the history."""
     import tensorflow as tf
 
+    y_train = _labels_for(model, dataset.y_train, dataset.num_classes)
+    y_val = _labels_for(model, dataset.y_val, dataset.num_classes)
     try:
         fit = model.fit(
             dataset.x_train,
-            dataset.y_train,
-            validation_data=(dataset.x_val, dataset.y_val),
+            y_train,
+            validation_data=(dataset.x_val, y_val),
             batch_size=int(params["batch_size"]),
             epochs=int(params["epochs"]) if epochs is None else int(epochs),
             initial_epoch=initial_epoch,
@@ -331,6 +336,25 @@ def _fit(
     except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
         raise TrialFailed(f"out of memory: {str(exc).splitlines()[0][:200]}") from exc
     return {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+
+
+CATEGORICAL_LOSSES = ("categorical_crossentropy", "categorical_focal_crossentropy")
+
+
+def _labels_for(model: keras.Model, y: Any, num_classes: int) -> Any:
+    """The labels as ``model`` takes them: one-hot for a builder's own model compiled
+    with a categorical (not sparse) cross-entropy, as KerasTuner's and Keras' examples
+    compile for one-hot labels; else the data set's class numbers."""
+    import numpy as np
+
+    loss = getattr(model, "loss", None)
+    name = loss if isinstance(loss, str) else getattr(loss, "name", getattr(loss, "__name__", None))
+    y = np.asarray(y)
+    if name not in CATEGORICAL_LOSSES or y.ndim != 1:
+        return y
+    import keras
+
+    return keras.utils.to_categorical(y, num_classes)
 
 
 def _reported_epoch(

@@ -52,7 +52,7 @@ def returns_none(params: dict[str, Any], input_shape: tuple[int, ...], num_class
     keras.Sequential([keras.Input(shape=input_shape), keras.layers.Dense(num_classes)])
 
 
-def wrong_signature(hp: Any, input_shape: Any, num_classes: Any, depth: int) -> keras.Model:
+def wrong_signature(params: Any, input_shape: Any, num_classes: Any, depth: int) -> keras.Model:
     """A broken builder: needs an argument hpsearch does not pass."""
     raise AssertionError("never called")
 

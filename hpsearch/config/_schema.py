@@ -124,9 +124,16 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    """The model family: ``mlp``, ``cnn`` or a user builder ``package.module:function``."""
+    """The model family: ``mlp``, ``cnn`` or a user builder ``package.module:function``.
+
+    ``api``: how a user builder is called: ``params`` (``fn(params, input_shape=...,
+    num_classes=...)``), ``keras_tuner`` (``fn(hp)`` or a HyperModel's ``build(hp)``),
+    ``optuna`` (``fn(trial)``); ``auto`` reads it from the builder (see
+    :mod:`hpsearch.models._hp`).
+    """
 
     family: str = "mlp"
+    api: Literal["auto", "params", "keras_tuner", "optuna"] = "auto"
 
 
 class ObjectiveConfig(_Strict):

@@ -118,19 +118,33 @@ def count_stored(progress: Progress, study: optuna.Study) -> None:
 def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
     """Build a user builder's model once with the space's first values, before anything
     is written: a builder that cannot be called or returns no ``keras.Model`` is a
-    :class:`SetupError` (one line, exit code 2), not a run of failed trials."""
+    :class:`SetupError` (one line, exit code 2), not a run of failed trials. A builder
+    that declares its own parameters gets each at its default (or low end, or first
+    choice); the sklearn engine refuses one (its space must be known before it starts)."""
     if not study_file.space.family.is_user:
         return
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()  # quiet TensorFlow's import (a no-op once configured)
-    from hpsearch.models._builders import check_builder
+    from hpsearch.models import builder_api, check_builder
 
+    params = study_file.space.example_params()
+    family, api = study_file.family_of(params), study_file.config.model.api
+    if study_file.config.search.engine == "sklearn" and builder_api(family, api) != "params":
+        raise ConfigError(
+            "this builder declares its own parameters (model.api); the sklearn engine "
+            "needs its whole space before it starts: use search.engine: optuna",
+            path="model.family",
+            value=family,
+            has_value=True,
+        )
     check_builder(
-        study_file.config.model.family,
-        study_file.space.example_params(),
+        family,
+        params,
         dataset.input_shape,
         dataset.num_classes,
+        api=api,
+        owned=set(study_file.config.space),
     )
 
 
@@ -241,6 +255,14 @@ def config_drift(study: optuna.Study, study_file: StudyFile) -> list[str]:
     if not stored:
         return []
     current = study_file.config.model_dump(mode="json")
+    # a setting added to hpsearch since the study was stored (model.api) is no drift
+    # while it has its default
+    changed = study_file.config.model_dump(mode="json", exclude_defaults=True)
+    for key, section in current.items():
+        old = stored.get(key)
+        if isinstance(section, dict) and isinstance(old, dict):
+            given = changed.get(key) or {}
+            current[key] = {k: v for k, v in section.items() if k in old or k in given}
     return [
         key for key in ("data", "model", "space", "objective") if stored.get(key) != current[key]
     ]

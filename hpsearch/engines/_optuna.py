@@ -257,6 +257,7 @@ class _Objective:
         self._suggest(run)
         self._resume(run)
         try:
+            self._sample_builder(run)
             result = self._train(run)
             values = self._values(result)
             self._keep(run, result)
@@ -278,6 +279,45 @@ class _Objective:
     def _suggest(self, run: _TrialRun) -> None:
         run.params = self.study_file.space.suggest(run.trial)
         self.progress.trial_started(run.trial.number, run.params)
+
+    def _sample_builder(self, run: _TrialRun) -> None:
+        """A builder that declares its own parameters (KerasTuner's ``hp`` or Optuna's
+        ``trial``) builds once on the live trial, with the study file's values given,
+        so that its declarations are suggested on the trial and stored with their
+        distributions; what it sampled joins the trial's params. That model is not
+        trained: :meth:`_train` builds the trial again from the values (the cost of one
+        model construction), from the trial's seed, as a re-training by export does."""
+        import keras
+
+        from hpsearch.models import sample_builder
+
+        family = self.study_file.family_of(run.params)
+        if ":" not in family:
+            return
+        try:
+            declared = sample_builder(
+                family,
+                run.trial,
+                run.params,
+                set(self.study_file.config.space),
+                self.dataset.input_shape,
+                self.dataset.num_classes,
+                api=self.study_file.config.model.api,
+            )
+        except (ValueError, TypeError) as exc:  # as a build in training.train
+            raise TrialFailed(f"model could not be built: {exc}") from exc
+        finally:
+            keras.backend.clear_session(free_memory=False)
+        if declared is None:
+            return
+        run.params.update(declared)
+        fixed = run.frozen.system_attrs.get("fixed_params") or {}
+        unused = [name for name in fixed if name not in run.trial.params]
+        if unused:
+            self.progress.message(
+                f"trial {run.trial.number}: search.enqueue gave {', '.join(unused)}, which "
+                "neither the study file's space nor the builder declares; ignored"
+            )
 
     def _resume(self, run: _TrialRun) -> None:
         """Open the trial's checkpoint; load it when the trial re-runs a lost one."""
@@ -312,7 +352,8 @@ class _Objective:
         return train(
             run.params,
             self.dataset,
-            family=self.study_file.config.model.family,
+            family=self.study_file.family_of(run.params),
+            api=self.study_file.config.model.api,
             seed=run.seed,
             extra_metrics=self.extra_metrics,
             monitor=self.metric,
@@ -499,7 +540,7 @@ def open_run(
     study, dataset, created = _create_or_join_checked(study_file, worker)
     if created:
         for values in study_file.config.search.enqueue:
-            study.enqueue_trial(study_file.space.to_optuna_params(values, path="search.enqueue"))
+            study.enqueue_trial(study_file.enqueue_params(values, path="search.enqueue"))
     elif worker is None:
         _reseed_for_resume(study, study_file)
     n_trials = study_file.n_trials

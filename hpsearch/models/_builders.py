@@ -1,16 +1,34 @@
-"""Keras model builders (imports Keras: load only when training)."""
+"""Keras model builders (imports Keras: load only when training).
+
+A user builder (``model.family: package.module:function``) is called in one of the
+styles of ``model.api`` (see :mod:`hpsearch.models._hp`): ``params`` as
+``fn(params, input_shape=..., num_classes=...)``; ``keras_tuner`` as ``fn(hp)`` or
+``HyperModel().build(hp)``; ``optuna`` as ``fn(trial)``. The last two declare their own
+parameters while they build: :func:`sample_builder` builds once on a live Optuna trial
+and returns what the builder sampled; :func:`build_model` builds a trial's model again
+from its stored values (the search trains that second build, so that a re-training
+from the stored values and seed, as export does, gives the same network).
+"""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import keras
 
 from hpsearch.exceptions import SetupError
 from hpsearch.models._catalog import fit_to_depth
+from hpsearch.models._hp import (
+    Api,
+    HyperParameters,
+    ReplayTrial,
+    TrialProxy,
+    builder_target,
+    detect_api,
+)
 
 
 def _regularizer(l2: float) -> keras.regularizers.Regularizer | None:
@@ -102,8 +120,11 @@ def build_cnn(
 BUILDERS: dict[str, Callable[..., keras.Model]] = {"mlp": build_mlp, "cnn": build_cnn}
 
 
-def load_callable(target: str, path: str = "model.family") -> Callable[..., Any]:
-    """Import ``package.module:function``.
+def load_callable(
+    target: str, path: str = "model.family", *, hypermodel: bool = False
+) -> Callable[..., Any]:
+    """Import ``package.module:function``; with ``hypermodel``, an object with a
+    ``build`` method (a KerasTuner HyperModel instance) is taken too.
 
     Raises:
         SetupError: the module cannot be imported (or raised while importing), or has
@@ -124,14 +145,14 @@ def load_callable(target: str, path: str = "model.family") -> Callable[..., Any]
             has_value=True,
         ) from None
     obj = getattr(module, func, None)
-    if not callable(obj):
+    if not callable(obj) and not (hypermodel and callable(getattr(obj, "build", None))):
         raise SetupError(
             f"module {module_name!r} has no function {func!r}",
             path=path,
             value=target,
             has_value=True,
         )
-    return obj
+    return obj  # type: ignore[return-value]
 
 
 def _first_line(exc: BaseException) -> str:
@@ -142,44 +163,90 @@ def _first_line(exc: BaseException) -> str:
 _CALL = "fn(params, input_shape=..., num_classes=...) (the last two may be left out)"
 
 
+def builder_api(family: str, api: str = "auto") -> Api:
+    """The style a family's builder is called in (``params`` for the built-in ones).
+
+    Raises:
+        SetupError: the builder cannot be imported.
+    """
+    if family in BUILDERS:
+        return "params"
+    return detect_api(load_callable(family, hypermodel=True), api)
+
+
 def build_model(
-    family: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+    family: str,
+    params: Mapping[str, Any],
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    api: str = "auto",
 ) -> keras.Model:
     """Build the model for one trial.
 
-    A user builder is called as ``fn(params, input_shape=..., num_classes=...)``;
-    keyword arguments it does not declare are left out, so ``def build(params)``
-    works too. It may return a compiled model (kept as is) or an uncompiled one
-    (compiled with the trial's optimizer).
+    A ``params``-style user builder is called as ``fn(params, input_shape=...,
+    num_classes=...)``; keyword arguments it does not declare are left out, so
+    ``def build(params)`` works too. A define-by-run builder (``api``: see
+    :func:`builder_api`) gets an ``hp`` or ``trial`` that answers every declaration
+    from ``params`` (a stored trial's values: the study file's and the builder's).
+    It may return a compiled model (kept as is) or an uncompiled one (compiled with
+    the trial's optimizer).
 
     Raises:
         SetupError: a user builder whose signature cannot take that call, or that
             returned something other than a ``keras.Model`` (every trial would fail
-            the same way). Whatever else the builder raises is that trial's failure.
+            the same way). Whatever else the builder raises is that trial's failure
+            (a replay asking for a value the trial does not have is a ValueError).
     """
     if family in BUILDERS:
         return BUILDERS[family](params, input_shape, num_classes)
-    fn = load_callable(family)
+    obj = load_callable(family, hypermodel=True)
+    style = detect_api(obj, api)
+    if style != "params":
+        replay = ReplayTrial(params)
+        handle = _handle(style, replay, params, owned=None)
+        return _build_define_by_run(family, obj, style, handle, input_shape, num_classes)
+    fn = obj
     kwargs: dict[str, Any] = {"input_shape": tuple(input_shape), "num_classes": num_classes}
     try:
         sig: inspect.Signature | None = inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin or C callable: just call it
         sig = None
-    if sig is not None:
-        if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-            kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
-        try:
-            sig.bind(dict(params), **kwargs)
-        except TypeError as exc:
-            raise SetupError(
-                f"the builder cannot be called as {_CALL}: {exc}",
-                path="model.family",
-                value=family,
-                has_value=True,
-            ) from None
+    kwargs = _bind(family, fn, sig, dict(params), kwargs, _CALL)
+    return _checked_model(family, lambda: fn(dict(params), **kwargs))
+
+
+def _bind(
+    family: str,
+    fn: Callable[..., Any],
+    sig: inspect.Signature | None,
+    first: Any,
+    kwargs: dict[str, Any],
+    call: str,
+) -> dict[str, Any]:
+    """The keyword arguments ``fn`` takes of ``kwargs``; SetupError if it cannot be
+    called with ``first`` and them."""
+    if sig is None:
+        return kwargs
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        kwargs = {k: v for k, v in kwargs.items() if k in sig.parameters}
     try:
-        model = fn(dict(params), **kwargs)
-    except SetupError as exc:  # raised by the builder itself: name the builder
+        sig.bind(first, **kwargs)
+    except TypeError as exc:
+        raise SetupError(
+            f"the builder cannot be called as {call}: {exc}",
+            path="model.family",
+            value=family,
+            has_value=True,
+        ) from None
+    return kwargs
+
+
+def _checked_model(family: str, call: Callable[[], Any]) -> keras.Model:
+    """Run the builder; its SetupError names the builder; it must return a model."""
+    try:
+        model = call()
+    except SetupError as exc:  # raised by the builder itself (or by hp): name the builder
         if exc.path is not None:
             raise
         raise SetupError(exc.reason, path="model.family", value=family, has_value=True) from None
@@ -193,22 +260,105 @@ def build_model(
     return model
 
 
+_CALLS = {
+    "keras_tuner": "fn(hp) or HyperModel().build(hp) (KerasTuner style; input_shape= and "
+    "num_classes= are passed if it declares them)",
+    "optuna": "fn(trial) (Optuna style; input_shape= and num_classes= are passed if it "
+    "declares them)",
+}
+
+
+def _handle(
+    style: Api, trial: Any, given: Mapping[str, Any], owned: Collection[str] | None
+) -> HyperParameters | TrialProxy:
+    if style == "keras_tuner":
+        return HyperParameters(trial, given=given, owned=owned)
+    return TrialProxy(trial, given=given, owned=owned)
+
+
+def _build_define_by_run(
+    family: str,
+    obj: Any,
+    style: Api,
+    handle: HyperParameters | TrialProxy,
+    input_shape: Sequence[int],
+    num_classes: int,
+) -> keras.Model:
+    try:
+        target = builder_target(obj, style)
+    except SetupError as exc:
+        raise SetupError(exc.reason, path="model.family", value=family, has_value=True) from None
+    kwargs: dict[str, Any] = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    try:
+        sig: inspect.Signature | None = inspect.signature(target)
+    except (TypeError, ValueError):
+        sig = None
+    kwargs = _bind(family, target, sig, handle, kwargs, _CALLS[style])
+    return _checked_model(family, lambda: target(handle, **kwargs))
+
+
+def sample_builder(
+    family: str,
+    trial: Any,
+    params: Mapping[str, Any],
+    owned: Collection[str],
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    api: str = "auto",
+) -> dict[str, Any] | None:
+    """Build a define-by-run builder's model once on a live Optuna ``trial``, so that
+    what it declares is suggested on the trial; the values it got (those of names the
+    study file does not own). None for a ``params``-style builder (nothing is built).
+
+    ``params`` are the trial's study-file values (``hp.get``, ``hp.values``); a name
+    in ``owned`` (the study file's ``space``) is answered with its value, never sampled.
+
+    Raises:
+        SetupError: see :func:`build_model`; a bad ``hp`` argument is one too.
+    """
+    if family in BUILDERS:
+        return None
+    obj = load_callable(family, hypermodel=True)
+    style = detect_api(obj, api)
+    if style == "params":
+        return None
+    handle = _handle(style, trial, params, owned)
+    _build_define_by_run(family, obj, style, handle, input_shape, num_classes)
+    return dict(handle.declared)
+
+
 def check_builder(
-    family: str, params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
+    family: str,
+    params: Mapping[str, Any],
+    input_shape: Sequence[int],
+    num_classes: int,
+    *,
+    api: str = "auto",
+    owned: Collection[str] = (),
 ) -> None:
     """Build a user builder's model once, before a run writes anything.
 
     A set-up error (see :func:`build_model`) stops the run with nothing written; any
     other exception is left for the trials, since a builder may refuse some values
-    only. Built-in families are not checked.
+    only. Built-in families are not checked. A define-by-run builder gets every
+    parameter it declares at its default (KerasTuner's) or low end / first value
+    (Optuna's), the study file's ``owned`` names at ``params``' values.
 
     Raises:
-        SetupError: the builder cannot be imported or called, or returns no model.
+        SetupError: the builder cannot be imported or called, returns no model, or
+            calls ``hp`` with bad arguments.
     """
     if family in BUILDERS:
         return
     try:
-        build_model(family, params, input_shape, num_classes)
+        obj = load_callable(family, hypermodel=True)
+        style = detect_api(obj, api)
+        if style == "params":
+            build_model(family, params, input_shape, num_classes)
+        else:
+            handle = _handle(style, None, params, owned)
+            _build_define_by_run(family, obj, style, handle, input_shape, num_classes)
     except SetupError:
         raise
     except Exception:  # noqa: S110 - this builder fails for these values: a trial's failure

@@ -52,18 +52,37 @@ def example_params(space: SearchSpace) -> dict[str, Any]:
 
 
 def params_from_optuna(space: SearchSpace, optuna_params: Mapping[str, Any]) -> dict[str, Any]:
-    """Rebuild the full parameter set from a stored trial's ``params``."""
+    """Rebuild the full parameter set from a stored trial's ``params``.
+
+    A stored name that is not one of the space's searched parameters was sampled by
+    a builder that declares its own parameters (``hpsearch.models._hp``): it is
+    copied as it is, and replaces a parameter the space holds fixed (a builder that
+    samples ``learning_rate``, which the study file leaves at its default).
+    """
     params: dict[str, Any] = {}
     for dim in space.ordered():
         if not space.uses(dim.name, params):
             continue
         if isinstance(dim.spec, FixedParam):
-            params[dim.name] = dim.spec.value
+            params[dim.name] = optuna_params.get(dim.name, dim.spec.value)
         elif dim.per_layer:
             params[dim.name] = join_layers(dim.name, optuna_params, space.depth_of(params))
         else:
             params[dim.name] = optuna_params[dim.name]
-    return trim_layers(params, space.depth_param)
+    params = trim_layers(params, space.depth_param)
+    for key, value in optuna_params.items():
+        if key not in params and not _is_searched(space, key):
+            params[key] = value
+    return params
+
+
+def _is_searched(space: SearchSpace, key: str) -> bool:
+    """Whether a flat Optuna name is one of the space's searched parameters (or one
+    layer's value of one: ``width_2``)."""
+    try:
+        return space.dim_of(key).searched
+    except KeyError:
+        return False
 
 
 def to_optuna_params(space: SearchSpace, values: Mapping[str, Any], *, path: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import importlib.util
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +28,7 @@ from hpsearch.config._loader import (
 )
 from hpsearch.config._schema import StudyConfig
 from hpsearch.exceptions import ConfigError
+from hpsearch.models import detect_api_in_source
 from hpsearch.objectives import Objective, resolve_objectives
 from hpsearch.space import SearchSpace
 from hpsearch.study._record import TrialRecord
@@ -68,6 +69,33 @@ class StudyFile:
     raw: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     """The file name as the user gave it, for messages."""
+    builder_api: str | None = "params"
+    """How the model builder is called: ``params``, ``keras_tuner`` or ``optuna``
+    (``model.api``, or for ``auto`` read from the builder's source: see
+    :mod:`hpsearch.models._hp`); None when the source does not tell (the run reads it
+    from the imported builder)."""
+
+    @property
+    def define_by_run(self) -> bool:
+        """Whether the builder declares its own parameters (KerasTuner or Optuna style)."""
+        return self.builder_api in ("keras_tuner", "optuna")
+
+    def family_of(self, params: Mapping[str, Any] | None = None) -> str:
+        """The model family of a trial with ``params`` (``params["family"]`` when the
+        study searches a choice of families, else ``model.family``)."""
+        return str((params or {}).get("family", self.config.model.family))
+
+    def enqueue_params(self, values: Mapping[str, Any], *, path: str) -> dict[str, Any]:
+        """A trial to enqueue (``search.enqueue``) as Optuna parameters, checked against
+        the space. With a define-by-run builder, the names the study file's ``space``
+        does not write are the builder's: they are passed as they are (its ``hp`` or
+        ``trial.suggest_*`` call takes them; a name it does not declare is ignored)."""
+        if not self.define_by_run:
+            return self.space.to_optuna_params(values, path=path)
+        written = set(self.config.space)
+        own = {k: v for k, v in values.items() if k in written}
+        builders = {k: v for k, v in values.items() if k not in written}
+        return {**self.space.to_optuna_params(own, path=path), **builders}
 
     def attribute(self, exc: ConfigError) -> ConfigError:
         """``exc`` naming this study file, unless it already names a file."""
@@ -228,7 +256,8 @@ def _check_semantics(study: StudyFile) -> None:
     cfg = study.config
     check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
     if study.space.family.is_user:
-        check_user_builder(cfg.model.family, study.base_dir)
+        found = check_user_builder(cfg.model.family, study.base_dir)
+        study.builder_api = cfg.model.api if cfg.model.api != "auto" else found
     check_storage_url(study.storage)
     if cfg.search.engine == "sklearn":
         _check_sklearn(study)
@@ -242,6 +271,15 @@ def _check_semantics(study: StudyFile) -> None:
 
 def _check_sklearn(study: StudyFile) -> None:
     search = study.config.search
+    if study.define_by_run:
+        raise ConfigError(
+            f"this builder declares its own parameters ({study.builder_api} style, "
+            "model.api); the sklearn engine needs its whole space before it starts: use "
+            "search.engine: optuna",
+            path="model.family",
+            value=study.config.model.family,
+            has_value=True,
+        )
     for name in sorted(search.optuna_only_fields):
         raise ConfigError(
             "applies to the optuna engine only; the sklearn engine uses method, cv, scoring, "
@@ -294,7 +332,7 @@ def _check_sklearn(study: StudyFile) -> None:
 
 
 def _check_optuna(study: StudyFile) -> None:
-    from hpsearch.search import check_sampler, make_pruner
+    from hpsearch.search import check_sampler, make_pruner, resolve_sampler_name
 
     cfg = study.config
     for name in sorted(cfg.search.sklearn_only_fields):
@@ -302,13 +340,21 @@ def _check_optuna(study: StudyFile) -> None:
             "applies to the sklearn engine only (search.engine: sklearn)", path=f"search.{name}"
         )
     check_sampler(cfg.search, study.space, len(study.objectives))
+    if study.define_by_run and resolve_sampler_name(cfg.search, len(study.objectives)) == "grid":
+        raise ConfigError(
+            "the grid sampler needs the whole space up front; this builder declares its "
+            f"own parameters ({study.builder_api} style, model.api): use another sampler",
+            path="search.sampler",
+            value=cfg.search.sampler,
+            has_value=True,
+        )
     make_pruner(cfg.search, study.max_epochs, len(study.objectives))
     if study.n_trials is None and cfg.search.timeout is None:
         raise ConfigError(
             "give a budget: search.n_trials and/or search.timeout (seconds)", path="search.n_trials"
         )
     for i, values in enumerate(cfg.search.enqueue):
-        study.space.to_optuna_params(values, path=f"search.enqueue[{i}]")
+        study.enqueue_params(values, path=f"search.enqueue[{i}]")
     workers = cfg.workers
     if workers.grace_period <= workers.heartbeat_interval:
         raise ConfigError(
@@ -320,11 +366,16 @@ def _check_optuna(study: StudyFile) -> None:
         )
 
 
-def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> None:
+def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family") -> str | None:
     """Check that ``package.module:function`` exists, without importing it.
 
     Importing would pull in TensorFlow, which ``validate`` must not, so the
     module's source is parsed instead.
+
+    Returns:
+        The builder's style read from the source (``params``, ``keras_tuner`` or
+        ``optuna``: :func:`hpsearch.models.detect_api_in_source`), None if the source
+        does not tell.
     """
     module_name, sep, func = target.partition(":")
     allowed = "mlp, cnn, or package.module:function"
@@ -369,6 +420,8 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
                 value=target,
                 has_value=True,
             )
+        return detect_api_in_source(tree, func)
+    return None
 
 
 def add_search_paths(base_dir: Path) -> None:
