@@ -261,10 +261,10 @@ def _checked_model(family: str, call: Callable[[], Any]) -> keras.Model:
 
 
 _CALLS = {
-    "keras_tuner": "fn(hp) or HyperModel().build(hp) (KerasTuner style; input_shape= and "
-    "num_classes= are passed if it declares them)",
-    "optuna": "fn(trial) (Optuna style; input_shape= and num_classes= are passed if it "
-    "declares them)",
+    "keras_tuner": "fn(hp) or HyperModel().build(hp) (KerasTuner style; a function gets "
+    "input_shape= and num_classes= too if it declares them)",
+    "optuna": "fn(trial) (Optuna style; a function gets input_shape= and num_classes= too "
+    "if it declares them)",
 }
 
 
@@ -288,7 +288,11 @@ def _build_define_by_run(
         target = builder_target(obj, style)
     except SetupError as exc:
         raise SetupError(exc.reason, path="model.family", value=family, has_value=True) from None
-    kwargs: dict[str, Any] = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    # a function may take input_shape= and num_classes=; a HyperModel's build(hp) takes
+    # hp only (KerasTuner's own wraps it in build(hp, *args, **kwargs))
+    kwargs: dict[str, Any] = (
+        {"input_shape": tuple(input_shape), "num_classes": num_classes} if target is obj else {}
+    )
     try:
         sig: inspect.Signature | None = inspect.signature(target)
     except (TypeError, ValueError):

@@ -561,7 +561,9 @@ def _check_numeric(
 def _grid(low: float, high: float, step: float, how: str) -> list[float]:
     """KerasTuner's values of a stepped range (``Numerical._get_value_by_index``)."""
     if how == "linear":
-        n = int((high - low) // step + 1)
+        # KerasTuner computes (high - low) // step, which loses the top value to rounding
+        # for steps like 0.2 (1.0 // 0.2 == 4.0); its documented values include it
+        n = int(math.floor((high - low) / step + 1e-9)) + 1
         return [low + i * step for i in range(n)]
     n = int(math.log(high / low, step) + 1e-8) + 1
     if how == "log":
