@@ -264,7 +264,9 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
         + (f", subset {data.subset}" if data.subset else "")
         + f", validation {data.validation}, scale {data.scale}"
     )
-    out.print(f"  model     {cfg.model.family}")
+    style = {"keras_tuner": "KerasTuner", "optuna": "Optuna"}.get(sf.builder_api or "")
+    declares = f"  ({style} style: declares its own parameters)" if style else ""
+    out.print(f"  model     {cfg.model.family}{declares}")
     search = cfg.search
     if search.engine == "sklearn":
         out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
@@ -283,6 +285,9 @@ def _print_space(sf: StudyFile) -> None:
     for name, text in sf.space.describe():
         table.add_row(name, text)
     out.print(table)
+    if sf.define_by_run:
+        out.print("  + what the builder declares while it builds (replacing a default above)")
+        return
     grid = sf.space.grid_size()
     out.print(f"  grid size     {grid if grid is not None else 'infinite (continuous ranges)'}")
 

@@ -366,3 +366,18 @@ def test_a_builder_module_is_validated_without_importing_it(tmp_path):
     )
     path = _study(tmp_path, "never_imported:instance")
     assert hpsearch.load_study_file(path).builder_api == "optuna"
+
+
+def test_a_study_stored_before_model_api_existed_has_not_drifted(tmp_path):
+    from hpsearch.engines._core import config_drift
+    from hpsearch.study import StudyMeta
+
+    path = _study(tmp_path, "hp_builders:kt_arch")
+    study_file = hpsearch.load_study_file(path)
+    stored = study_file.config.model_dump(mode="json")
+    del stored["model"]["api"]  # what an older hpsearch stored
+    study = optuna.create_study()
+    StudyMeta(config=stored).write(study)
+    assert config_drift(study, study_file) == []
+    changed = hpsearch.load_study_file(path, ["model.api=keras_tuner"])
+    assert config_drift(study, changed) == ["model"]

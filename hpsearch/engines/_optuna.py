@@ -7,6 +7,11 @@ reason of their own). The unspent budget waits in the storage as queued slots
 ``n_trials``. Trials stopped by Ctrl-C, SIGTERM or a dead worker do not count:
 a copy with the same params is queued, so a resumed study ends with exactly
 ``n_trials`` finished trials and nothing repeated.
+
+A builder that declares its own parameters (KerasTuner's ``hp``, Optuna's ``trial``:
+:mod:`hpsearch.models._hp`) builds once on the live trial after the study file's
+parameters are suggested, so that its declarations are suggested on the same trial;
+the trial then trains a second build replayed from the stored values.
 """
 
 from __future__ import annotations
