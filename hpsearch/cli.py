@@ -264,7 +264,7 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
         + (f", subset {data.subset}" if data.subset else "")
         + f", validation {data.validation}, scale {data.scale}"
     )
-    out.print(f"  model     {cfg.model.family}")
+    out.print(f"  model     {cfg.model.family_text}")
     search = cfg.search
     if search.engine == "sklearn":
         out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")

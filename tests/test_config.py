@@ -464,7 +464,7 @@ def test_grid_size_of_a_small_grid():
             "epochs": 3,
         }
     )
-    grid = space.grid()
+    grid = space.grid()[0]
     assert grid["width"] == [16, 32, 48, 64]
     assert grid["dropout"] == [0.0, 0.1, 0.2]
     assert space.grid_size() == 2 * 4 * 3 * 2

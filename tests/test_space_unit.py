@@ -8,6 +8,8 @@ import doctest
 from typing import Any
 
 import optuna
+
+from hpsearch.search import conditional_grid_sampler
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -119,7 +121,7 @@ def test_active_drops_missing_layers_and_inactive_parameters():
 
 def test_describe_names_the_condition():
     rows = dict(_space(SGD_SPACE).describe())
-    assert rows["momentum"] == "float in [0, 0.9] (sgd only)"
+    assert rows["momentum"] == "float in [0, 0.9] (only with optimizer sgd)"
     assert "only" not in rows["optimizer"]
 
 
@@ -157,7 +159,7 @@ def test_conditions_are_evaluated_generically(l2_with_relu_or_elu):
     elu = _Recorder(activation="elu")
     assert space.suggest(elu)["l2"] == 0.0 and elu.asked[-2:] == ["l2", "momentum"]
     assert "l2" not in space.active({"activation": "tanh", "l2": 0.01})
-    assert dict(space.describe())["l2"].endswith("(relu or elu only)")
+    assert dict(space.describe())["l2"].endswith("(only with activation relu or elu)")
 
     with pytest.raises(ConfigError, match=r"l2 is used only with activation relu or elu; fix "):
         _space({"l2": {"low": 0.0, "high": 0.1}, "activation": {"choices": ["tanh"]}})
@@ -231,19 +233,22 @@ GRID_SPACE = {
 
 def test_optuna_distributions_and_sklearn_grid_of_one_space():
     space = _space(GRID_SPACE)
-    grid = space.grid(steps_required=True)
+    adam, grid = space.grid(steps_required=True)  # momentum only in the sgd branch
+    assert list(adam) == ["width_1", "width_2", "optimizer", "dropout"]
     assert list(grid) == ["width_1", "width_2", "optimizer", "dropout", "momentum"]
+    assert adam["optimizer"] == ["adam"] and grid["optimizer"] == ["sgd"]
     assert grid["width_1"] == grid["width_2"] == [16, 32, 48, 64]
     assert grid["dropout"] == [0.0, 0.1, 0.2] and grid["momentum"] == [0.0, 0.25, 0.5]
-    assert space.grid_size() == 4 * 4 * 2 * 3 * 3
-    assert space.distributions() == grid  # stepped ranges and choices are lists for both
+    assert space.grid_size() == 4 * 4 * 3 + 4 * 4 * 3 * 3  # a sum over the branches
+    # stepped ranges and choices are lists for both
+    assert space.distributions() == [adam, grid]
 
     dists = space.optuna_distributions(grid)
     assert list(dists) == list(grid)
     for name, values in grid.items():
         dist = dists[name]
         if isinstance(dist, CategoricalDistribution):
-            assert list(dist.choices) == values
+            assert set(values) <= set(dist.choices)  # a branch takes some of the choices
         elif isinstance(dist, IntDistribution):
             assert list(range(dist.low, dist.high + 1, dist.step)) == values
         else:
@@ -254,15 +259,25 @@ def test_optuna_distributions_and_sklearn_grid_of_one_space():
 
 def test_every_grid_point_is_a_trial_optuna_can_take():
     space = _space(GRID_SPACE)
-    study = optuna.create_study(sampler=optuna.samplers.GridSampler(space.grid(), seed=0))
+    union, points = space.grid_points()
+    study = optuna.create_study(sampler=conditional_grid_sampler()(union, points, seed=0))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trial = study.ask()
-    params = space.suggest(trial)
-    asked = set(trial.params)
-    assert asked == set(space.active(trial.params))
-    assert space.params_from_optuna(trial.params) == params
-    searched = {k: v for k, v in params.items() if k in space.searched}
-    assert space.to_optuna_params(searched, path="e") == trial.params
+    seen = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = space.suggest(trial)
+        asked = set(trial.params)
+        assert asked == set(space.active(trial.params))
+        assert space.params_from_optuna(trial.params) == params
+        searched = {k: v for k, v in params.items() if k in space.searched}
+        assert space.to_optuna_params(searched, path="e") == trial.params
+        seen.append(tuple(sorted(trial.params.items())))
+        return 0.0
+
+    study.optimize(objective, n_trials=1000)  # the sampler stops the study at the end
+    # every point of the conditional grid once: momentum only with sgd, nothing repeated
+    assert len(seen) == len(set(seen)) == space.grid_size() == len(points) == 192
+    assert sorted(seen) == sorted(tuple(sorted(p.items())) for p in points)
 
 
 def test_seeded_suggestions_are_reproducible():

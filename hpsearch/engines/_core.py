@@ -119,19 +119,21 @@ def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
     """Build a user builder's model once with the space's first values, before anything
     is written: a builder that cannot be called or returns no ``keras.Model`` is a
     :class:`SetupError` (one line, exit code 2), not a run of failed trials."""
-    if not study_file.space.family.is_user:
+    users = [f.name for f in study_file.space.families.values() if f.is_user]
+    if not users:
         return
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()  # quiet TensorFlow's import (a no-op once configured)
     from hpsearch.models._builders import check_builder
 
-    check_builder(
-        study_file.config.model.family,
-        study_file.space.example_params(),
-        dataset.input_shape,
-        dataset.num_classes,
-    )
+    for family in users:
+        check_builder(
+            family,
+            study_file.space.example_params(family),
+            dataset.input_shape,
+            dataset.num_classes,
+        )
 
 
 def open_checked(

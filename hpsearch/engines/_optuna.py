@@ -312,7 +312,7 @@ class _Objective:
         return train(
             run.params,
             self.dataset,
-            family=self.study_file.config.model.family,
+            family=self.study_file.space.family_of(run.params),
             seed=run.seed,
             extra_metrics=self.extra_metrics,
             monitor=self.metric,

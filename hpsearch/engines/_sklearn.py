@@ -132,8 +132,11 @@ def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
     space = study_file.space
     fixed = space.fixed
     searched_flat: dict[str, Any] = {}
-    for name, values in space.distributions().items():
-        searched_flat[name] = values[0] if isinstance(values, list) else None
+    dists = space.distributions()
+    for branch in dists if isinstance(dists, list) else [dists]:
+        for name, values in branch.items():
+            first = values[0] if isinstance(values, list) else None
+            searched_flat[name] = searched_flat.get(name, first)
     per_layer = [n for n, d in space.dims.items() if d.per_layer and d.searched]
     hp_names = [n for n in space.dims if n not in per_layer]
     init: dict[str, Any] = {**fixed, **{k: v for k, v in searched_flat.items() if v is not None}}
@@ -150,7 +153,7 @@ def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
         loss="sparse_categorical_crossentropy",
         verbose=0,
         seed=seed,
-        family=study_file.config.model.family,
+        family=space.family.name,  # a choice of families: the search sets it
         hp_names=tuple(hp_names),
         per_layer_names=tuple(per_layer),
         depth_param=space.depth_param,

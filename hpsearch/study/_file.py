@@ -104,7 +104,8 @@ class StudyFile:
         if search.engine == "sklearn":
             if search.method in ("random", "halving_random"):
                 return search.n_iter
-            return math.prod(len(v) for v in self.space.grid(steps_required=True).values())
+            grids = self.space.grid(steps_required=True)
+            return sum(math.prod(len(v) for v in grid.values()) for grid in grids)
         if self.config.search.n_trials is not None:
             return self.config.search.n_trials
         from hpsearch.search import resolve_sampler_name
@@ -226,9 +227,12 @@ def _check_semantics(study: StudyFile) -> None:
     from hpsearch.storage import check_storage_url
 
     cfg = study.config
-    check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
-    if study.space.family.is_user:
-        check_user_builder(cfg.model.family, study.base_dir)
+    families = study.space.families.values()
+    check_data_config(cfg.data, study.base_dir, needs_images=any(f.needs_images for f in families))
+    for i, family in enumerate(study.space.families.values()):
+        if family.is_user:
+            path = "model.family" if len(families) == 1 else f"model.family.choices[{i}]"
+            check_user_builder(family.name, study.base_dir, path=path)
     check_storage_url(study.storage)
     if cfg.search.engine == "sklearn":
         _check_sklearn(study)
