@@ -187,6 +187,7 @@ CNN: dict[str, ParamDef] = {
     "blocks": ParamDef("int", 2, "convolution blocks", low=1, high=16),
     "filters": ParamDef("int", 32, "filters per block", low=1, per_layer=True),
     "kernel_size": ParamDef("int", 3, "kernel size", low=1, per_layer=True),
+    "strides": ParamDef("int", 1, "convolution stride", low=1, per_layer=True),
     "pooling": ParamDef("str", "max", "pooling after each block", choices=("max", "avg", "none")),
     "pool_size": ParamDef("int", 2, "pooling window", low=1),
     "padding": ParamDef("str", "same", "convolution padding", choices=("same", "valid")),
