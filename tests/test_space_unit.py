@@ -84,7 +84,8 @@ def test_suggestion_order_and_skipping_momentum():
         "dropout",
         "learning_rate",
     ]
-    assert [d.name for d in space.ordered()][-1] == "momentum"
+    # the conditional ones last: momentum, then the catalog's (fixed) beta_1
+    assert [d.name for d in space.ordered()][-2:] == ["momentum", "beta_1"]
 
     adam = _Recorder(depth=2)
     params = space.suggest(adam)
@@ -131,6 +132,76 @@ def test_a_searched_parameter_no_trial_uses_is_refused():
     assert info.value.path == "space.momentum"
 
 
+ADAM_FAMILY = ("adam", "adamax", "nadam")
+BETA_SPACE = {
+    "optimizer": {"choices": ["adam", "sgd"]},
+    "beta_1": {"low": 0.8, "high": 0.99},
+    "momentum": {"low": 0.0, "high": 0.9},
+}
+
+
+def test_beta_1_is_active_only_with_the_adam_family_as_catalog_data():
+    pdef = catalog.TRAINING["beta_1"]
+    assert pdef.active_if == (Condition("optimizer", ADAM_FAMILY),)
+    assert (pdef.kind, pdef.default, pdef.allowed()) == ("float", 0.9, "a number in [0, 1)")
+    assert not pdef.check(1.0) and pdef.check(0.0)
+    space = _space(BETA_SPACE)
+    assert all(space.uses("beta_1", {"optimizer": name}) for name in ADAM_FAMILY)
+    assert not space.uses("beta_1", {"optimizer": "sgd"})
+    assert not space.uses("beta_1", {"optimizer": "rmsprop"})
+    assert dict(space.describe())["beta_1"] == "float in [0.8, 0.99] (adam or adamax or nadam only)"
+
+
+def test_beta_1_is_suggested_only_for_adam_trials():
+    space = _space(BETA_SPACE)
+    adam = _Recorder(optimizer="adam", beta_1=0.95)
+    params = space.suggest(adam)
+    assert adam.asked[-1] == "beta_1" and "momentum" not in adam.asked
+    assert params["beta_1"] == 0.95 and "momentum" not in params
+    sgd = _Recorder(optimizer="sgd")
+    params = space.suggest(sgd)
+    assert "beta_1" not in sgd.asked and "beta_1" not in params
+    assert sgd.asked[-1] == "momentum"
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    optimizers = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = space.suggest(trial)
+        optimizers.add(params["optimizer"])
+        assert ("beta_1" in trial.params) == (params["optimizer"] == "adam")
+        assert ("momentum" in trial.params) == (params["optimizer"] == "sgd")
+        assert set(space.active(trial.params)) == set(trial.params)
+        study.tell(trial, 0.0)
+    assert optimizers == {"adam", "sgd"}
+
+
+def test_a_study_that_does_not_search_beta_1_stores_no_beta_1_param():
+    space = _space({"optimizer": {"choices": ["adam", "nadam", "sgd"]}})
+    assert "beta_1" not in space.searched and space.fixed["beta_1"] == 0.9
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(6):
+        trial = study.ask()
+        params = space.suggest(trial)
+        assert set(trial.params) == {"optimizer"}
+        # the fixed default reaches the adam family's optimizers only
+        assert params.get("beta_1") == (0.9 if params["optimizer"] != "sgd" else None)
+        study.tell(trial, 0.0)
+
+
+def test_a_searched_beta_1_with_a_fixed_sgd_is_refused():
+    with pytest.raises(
+        ConfigError,
+        match=r"^space\.beta_1: beta_1 is used only with optimizer adam or adamax or nadam; "
+        r"fix it or search adam or adamax or nadam$",
+    ) as info:
+        _space({"optimizer": "sgd", "beta_1": {"low": 0.8, "high": 0.99}})
+    assert info.value.path == "space.beta_1"
+    _space({"optimizer": "sgd", "beta_1": 0.95})  # a fixed value is left out, not refused
+    with pytest.raises(ConfigError, match=r"space\.beta_1\.high: got 1\.0"):
+        _space({"beta_1": {"low": 0.8, "high": 1.0}})
+
+
 @pytest.fixture
 def l2_with_relu_or_elu(monkeypatch):
     """Any parameter may have conditions, on any parameter, with several values."""
@@ -152,7 +223,8 @@ def test_conditions_are_evaluated_generically(l2_with_relu_or_elu):
     names = [d.name for d in space.ordered()]
     assert names.index("l2") > names.index("activation")
     assert names.index("momentum") > names.index("optimizer")
-    assert names[-2:] == ["l2", "momentum"]  # the conditional ones in declaration order
+    # the conditional ones in declaration order (beta_1: the catalog's, fixed)
+    assert names[-3:] == ["l2", "momentum", "beta_1"]
 
     tanh = _Recorder(activation="tanh", optimizer="sgd")
     assert "l2" not in space.suggest(tanh) and "l2" not in tanh.asked
