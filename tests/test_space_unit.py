@@ -149,7 +149,10 @@ def test_beta_1_is_active_only_with_the_adam_family_as_catalog_data():
     assert all(space.uses("beta_1", {"optimizer": name}) for name in ADAM_FAMILY)
     assert not space.uses("beta_1", {"optimizer": "sgd"})
     assert not space.uses("beta_1", {"optimizer": "rmsprop"})
-    assert dict(space.describe())["beta_1"] == "float in [0.8, 0.99] (only with optimizer adam or adamax or nadam)"
+    assert (
+        dict(space.describe())["beta_1"]
+        == "float in [0.8, 0.99] (only with optimizer adam or adamax or nadam)"
+    )
 
 
 def test_beta_1_is_suggested_only_for_adam_trials():
