@@ -8,8 +8,6 @@ import doctest
 from typing import Any
 
 import optuna
-
-from hpsearch.search import conditional_grid_sampler
 import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
@@ -17,6 +15,7 @@ import hpsearch.models._catalog as catalog
 import hpsearch.space._layers as layers
 from hpsearch.config._schema import StudyConfig
 from hpsearch.exceptions import ConfigError
+from hpsearch.search import conditional_grid_sampler
 from hpsearch.space import (
     Condition,
     SearchSpace,
