@@ -278,7 +278,7 @@ def _check_sklearn(study: StudyFile) -> None:
     else:
         study.space.check_value_lists()
     halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
-    if halving_epochs and study.space.dims["epochs"].searched:
+    if halving_epochs and any(d.searched for d in study.space.dims.values() if d.param == "epochs"):
         raise ConfigError(
             "with resource: epochs the halving search sets the epochs; fix epochs to the "
             "most a candidate may train",
