@@ -278,12 +278,8 @@ def _check_sklearn(study: StudyFile) -> None:
     else:
         study.space.check_value_lists()
     halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
-    if halving_epochs and any(d.searched for d in study.space.dims.values() if d.param == "epochs"):
-        raise ConfigError(
-            "with resource: epochs the halving search sets the epochs; fix epochs to the "
-            "most a candidate may train",
-            path="space.epochs",
-        )
+    if halving_epochs:
+        _check_halving_epochs(study)
     if search.scoring is not None:
         from sklearn.metrics import get_scorer_names
 
@@ -295,6 +291,28 @@ def _check_sklearn(study: StudyFile) -> None:
                 value=search.scoring,
                 has_value=True,
             )
+
+
+def _check_halving_epochs(study: StudyFile) -> None:
+    """With ``resource: epochs`` the halving search sets every candidate's epochs: they
+    must be fixed (the most a candidate may train), the same in every family's section."""
+    dims = [d for d in study.space.dims.values() if d.param == "epochs"]
+    for dim in dims:
+        path = f"space.{dim.family}.epochs" if dim.family else "space.epochs"
+        if dim.searched:
+            raise ConfigError(
+                "with resource: epochs the halving search sets the epochs; fix epochs to the "
+                "most a candidate may train",
+                path=path,
+            )
+    if len({repr(getattr(d.spec, "value", None)) for d in dims}) > 1:
+        sections = study.config.space
+        written = [d for d in dims if "epochs" in (sections.get(d.family or "") or {})]
+        raise ConfigError(
+            "with resource: epochs the halving search trains every family's candidates "
+            "for the same epochs; give epochs once, outside the sections",
+            path=f"space.{(written or dims)[0].family}.epochs",
+        )
 
 
 def _check_optuna(study: StudyFile) -> None:
