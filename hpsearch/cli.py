@@ -266,7 +266,7 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
     )
     style = {"keras_tuner": "KerasTuner", "optuna": "Optuna"}.get(sf.builder_api or "")
     declares = f"  ({style} style: declares its own parameters)" if style else ""
-    out.print(f"  model     {cfg.model.family}{declares}")
+    out.print(f"  model     {cfg.model.family_text}{declares}")
     search = cfg.search
     if search.engine == "sklearn":
         out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")

@@ -614,7 +614,7 @@ def _retrain(
         result = train(
             train_params,
             data,
-            family=study_file.family_of(params),
+            family=study_file.space.family_of(train_params),
             api=study_file.config.model.api,
             seed=seed,
             extra_metrics=[o.keras_metric for o in objectives if o.keras_metric],
@@ -683,7 +683,7 @@ def _study_info(job: _Job) -> StudyInfo:
         engine=meta.get("engine", "optuna"),
         source=meta.get("source"),
         objectives=[Objective(o.metric, o.direction) for o in job.study_file.objectives],
-        family=job.study_file.config.model.family,
+        family=job.study_file.space.family_of(job.trial.params),
     )
 
 

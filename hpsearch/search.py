@@ -6,7 +6,7 @@ import functools
 import importlib.util
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.config._schema import SearchConfig
@@ -206,8 +206,17 @@ def _sampler_recipe(
     if worker is not None and name == "tpe":
         opts.setdefault("constant_liar", True)
     if name == "grid":  # shares one sequence through the storage: the study's seed
-        return optuna.samplers.GridSampler, {
-            "search_space": space.grid(),
+        grids = space.grid()
+        if len(grids) == 1:
+            return optuna.samplers.GridSampler, {
+                "search_space": grids[0],
+                "seed": search.seed,
+                **opts,
+            }
+        union, points = space.grid_points()
+        return conditional_grid_sampler(), {
+            "search_space": union,
+            "points": points,
             "seed": search.seed,
             **opts,
         }
@@ -226,6 +235,37 @@ def _sampler_recipe(
         "gp": optuna.samplers.GPSampler,
     }
     return factories[name], {"seed": own_seed, **opts}
+
+
+@functools.cache
+def conditional_grid_sampler() -> type[optuna.samplers.GridSampler]:
+    """Optuna's GridSampler over the points of a conditional grid (the sum over its
+    branches: ``momentum``'s values only with ``sgd``, ``cnn.blocks`` only with
+    ``family: cnn``) instead of the product of every parameter's values, which would
+    repeat each point once per value of the parameters it does not use.
+
+    Everything else is the GridSampler's: each trial takes a point no trial has taken
+    (shared through the storage, in an order shuffled by the study's seed), and the
+    study stops once every point has run. It sets GridSampler's point list, a private
+    attribute (``_all_grids``, checked against the pinned Optuna by the tests).
+    """
+    import optuna
+
+    class ConditionalGridSampler(optuna.samplers.GridSampler):
+        def __init__(
+            self,
+            search_space: Mapping[str, Sequence[Any]],
+            points: Sequence[Mapping[str, Any]],
+            seed: int | None = None,
+        ) -> None:
+            super().__init__(search_space, seed)
+            names = self._param_names
+            grid = [tuple(point.get(name) for name in names) for point in points]
+            self._rng.rng.shuffle(grid)  # type: ignore[arg-type]
+            self._all_grids = grid
+            self._n_min_trials = len(grid)
+
+    return ConditionalGridSampler
 
 
 def _own_seed(seed: int | None, worker: int | None, resume: int) -> int | None:

@@ -112,7 +112,9 @@ class TrainResult:
 def make_optimizer(
     params: Mapping[str, Any], steps_per_epoch: int | None = None
 ) -> keras.optimizers.Optimizer:
-    """The Keras optimizer named by ``params['optimizer']`` with its learning rate.
+    """The Keras optimizer named by ``params['optimizer']`` with its learning rate, and
+    ``momentum`` (sgd; 0 when absent) or ``beta_1`` (adam, adamax, nadam; Keras' own
+    0.9 when absent: an inactive parameter is not in ``params``).
 
     With ``lr_schedule: cosine`` and ``steps_per_epoch`` known, the rate follows
     Keras' ``CosineDecay`` from ``learning_rate`` down to 0 over ``epochs`` epochs.
@@ -132,6 +134,8 @@ def make_optimizer(
     kwargs: dict[str, Any] = {}
     if name == "sgd":
         kwargs["momentum"] = float(params.get("momentum", 0.0))
+    if name in ("adam", "adamax", "nadam") and "beta_1" in params:
+        kwargs["beta_1"] = float(params["beta_1"])
     if params["learning_rate"] == "default":  # the optimizer's own (0.01 for SGD, else 0.001)
         rate: Any = inspect.signature(cls).parameters["learning_rate"].default
     else:

@@ -301,6 +301,14 @@ BAD_INPUTS = [
         "space.momentum",
     ),
     (
+        "beta_1-with-sgd",
+        "space: {beta_1: {low: 0.8, high: 0.99}, optimizer: sgd}\n" + _BUDGET,
+        [],
+        r"beta_1 is used only with optimizer adam or adamax or nadam; fix it or search adam or "
+        r"adamax or nadam$",
+        "space.beta_1",
+    ),
+    (
         "storage-not-a-url",
         _BUDGET,
         ["storage=nonsense"],
@@ -464,7 +472,7 @@ def test_grid_size_of_a_small_grid():
             "epochs": 3,
         }
     )
-    grid = space.grid()
+    grid = space.grid()[0]
     assert grid["width"] == [16, 32, 48, 64]
     assert grid["dropout"] == [0.0, 0.1, 0.2]
     assert space.grid_size() == 2 * 4 * 3 * 2
@@ -761,6 +769,38 @@ def test_learning_rate_default_means_keras_default():
         study_from_dict(
             {"name": "s", "space": {"learning_rate": "fast"}, "search": {"n_trials": 1}}
         )
+
+
+def test_beta_1_reaches_the_adam_family_optimizers_only():
+    import keras
+
+    from hpsearch.study import study_from_dict
+    from hpsearch.training import make_optimizer
+
+    classes = {"adam": keras.optimizers.Adam, "adamax": keras.optimizers.Adamax}
+    classes["nadam"] = keras.optimizers.Nadam
+    for name, cls in classes.items():
+        base = {"optimizer": name, "learning_rate": 1e-3}
+        asked = make_optimizer({**base, "beta_1": 0.8})
+        assert type(asked) is cls and asked.beta_1 == pytest.approx(0.8)
+        # absent (a study that does not mention it) or the default: Keras' own 0.9, as before
+        plain, default = make_optimizer(base), make_optimizer({**base, "beta_1": 0.9})
+        assert plain.beta_1 == default.beta_1 == 0.9
+        config = {k: v for k, v in plain.get_config().items() if k != "name"}  # adam_1, adam_2
+        assert config == {k: v for k, v in default.get_config().items() if k != "name"}
+    sgd = make_optimizer({"optimizer": "sgd", "learning_rate": 0.01, "beta_1": 0.5})
+    assert not hasattr(sgd, "beta_1") and float(sgd.momentum) == 0.0
+
+    study = study_from_dict(
+        {
+            "name": "s",
+            "space": {"optimizer": "adam", "beta_1": {"low": 0.8, "high": 0.99}},
+            "search": {"n_trials": 1},
+        }
+    )
+    params = study.space.example_params()  # the range's low end
+    assert params["beta_1"] == 0.8
+    assert make_optimizer(params).beta_1 == pytest.approx(0.8)
 
 
 def test_workers_section_is_checked(write_study):

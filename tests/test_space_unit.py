@@ -15,6 +15,7 @@ import hpsearch.models._catalog as catalog
 import hpsearch.space._layers as layers
 from hpsearch.config._schema import StudyConfig
 from hpsearch.exceptions import ConfigError
+from hpsearch.search import conditional_grid_sampler
 from hpsearch.space import (
     Condition,
     SearchSpace,
@@ -82,7 +83,8 @@ def test_suggestion_order_and_skipping_momentum():
         "dropout",
         "learning_rate",
     ]
-    assert [d.name for d in space.ordered()][-1] == "momentum"
+    # the conditional ones last: momentum, then the catalog's (fixed) beta_1
+    assert [d.name for d in space.ordered()][-2:] == ["momentum", "beta_1"]
 
     adam = _Recorder(depth=2)
     params = space.suggest(adam)
@@ -119,7 +121,7 @@ def test_active_drops_missing_layers_and_inactive_parameters():
 
 def test_describe_names_the_condition():
     rows = dict(_space(SGD_SPACE).describe())
-    assert rows["momentum"] == "float in [0, 0.9] (sgd only)"
+    assert rows["momentum"] == "float in [0, 0.9] (only with optimizer sgd)"
     assert "only" not in rows["optimizer"]
 
 
@@ -127,6 +129,79 @@ def test_a_searched_parameter_no_trial_uses_is_refused():
     with pytest.raises(ConfigError, match="momentum is used only with optimizer sgd") as info:
         _space({"momentum": {"low": 0.1, "high": 0.9}, "optimizer": "adam"})
     assert info.value.path == "space.momentum"
+
+
+ADAM_FAMILY = ("adam", "adamax", "nadam")
+BETA_SPACE = {
+    "optimizer": {"choices": ["adam", "sgd"]},
+    "beta_1": {"low": 0.8, "high": 0.99},
+    "momentum": {"low": 0.0, "high": 0.9},
+}
+
+
+def test_beta_1_is_active_only_with_the_adam_family_as_catalog_data():
+    pdef = catalog.TRAINING["beta_1"]
+    assert pdef.active_if == (Condition("optimizer", ADAM_FAMILY),)
+    assert (pdef.kind, pdef.default, pdef.allowed()) == ("float", 0.9, "a number in [0, 1)")
+    assert not pdef.check(1.0) and pdef.check(0.0)
+    space = _space(BETA_SPACE)
+    assert all(space.uses("beta_1", {"optimizer": name}) for name in ADAM_FAMILY)
+    assert not space.uses("beta_1", {"optimizer": "sgd"})
+    assert not space.uses("beta_1", {"optimizer": "rmsprop"})
+    assert (
+        dict(space.describe())["beta_1"]
+        == "float in [0.8, 0.99] (only with optimizer adam or adamax or nadam)"
+    )
+
+
+def test_beta_1_is_suggested_only_for_adam_trials():
+    space = _space(BETA_SPACE)
+    adam = _Recorder(optimizer="adam", beta_1=0.95)
+    params = space.suggest(adam)
+    assert adam.asked[-1] == "beta_1" and "momentum" not in adam.asked
+    assert params["beta_1"] == 0.95 and "momentum" not in params
+    sgd = _Recorder(optimizer="sgd")
+    params = space.suggest(sgd)
+    assert "beta_1" not in sgd.asked and "beta_1" not in params
+    assert sgd.asked[-1] == "momentum"
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    optimizers = set()
+    for _ in range(12):
+        trial = study.ask()
+        params = space.suggest(trial)
+        optimizers.add(params["optimizer"])
+        assert ("beta_1" in trial.params) == (params["optimizer"] == "adam")
+        assert ("momentum" in trial.params) == (params["optimizer"] == "sgd")
+        assert set(space.active(trial.params)) == set(trial.params)
+        study.tell(trial, 0.0)
+    assert optimizers == {"adam", "sgd"}
+
+
+def test_a_study_that_does_not_search_beta_1_stores_no_beta_1_param():
+    space = _space({"optimizer": {"choices": ["adam", "nadam", "sgd"]}})
+    assert "beta_1" not in space.searched and space.fixed["beta_1"] == 0.9
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(6):
+        trial = study.ask()
+        params = space.suggest(trial)
+        assert set(trial.params) == {"optimizer"}
+        # the fixed default reaches the adam family's optimizers only
+        assert params.get("beta_1") == (0.9 if params["optimizer"] != "sgd" else None)
+        study.tell(trial, 0.0)
+
+
+def test_a_searched_beta_1_with_a_fixed_sgd_is_refused():
+    with pytest.raises(
+        ConfigError,
+        match=r"^space\.beta_1: beta_1 is used only with optimizer adam or adamax or nadam; "
+        r"fix it or search adam or adamax or nadam$",
+    ) as info:
+        _space({"optimizer": "sgd", "beta_1": {"low": 0.8, "high": 0.99}})
+    assert info.value.path == "space.beta_1"
+    _space({"optimizer": "sgd", "beta_1": 0.95})  # a fixed value is left out, not refused
+    with pytest.raises(ConfigError, match=r"space\.beta_1\.high: got 1\.0"):
+        _space({"beta_1": {"low": 0.8, "high": 1.0}})
 
 
 @pytest.fixture
@@ -150,14 +225,15 @@ def test_conditions_are_evaluated_generically(l2_with_relu_or_elu):
     names = [d.name for d in space.ordered()]
     assert names.index("l2") > names.index("activation")
     assert names.index("momentum") > names.index("optimizer")
-    assert names[-2:] == ["l2", "momentum"]  # the conditional ones in declaration order
+    # the conditional ones in declaration order (beta_1: the catalog's, fixed)
+    assert names[-3:] == ["l2", "momentum", "beta_1"]
 
     tanh = _Recorder(activation="tanh", optimizer="sgd")
     assert "l2" not in space.suggest(tanh) and "l2" not in tanh.asked
     elu = _Recorder(activation="elu")
     assert space.suggest(elu)["l2"] == 0.0 and elu.asked[-2:] == ["l2", "momentum"]
     assert "l2" not in space.active({"activation": "tanh", "l2": 0.01})
-    assert dict(space.describe())["l2"].endswith("(relu or elu only)")
+    assert dict(space.describe())["l2"].endswith("(only with activation relu or elu)")
 
     with pytest.raises(ConfigError, match=r"l2 is used only with activation relu or elu; fix "):
         _space({"l2": {"low": 0.0, "high": 0.1}, "activation": {"choices": ["tanh"]}})
@@ -231,19 +307,22 @@ GRID_SPACE = {
 
 def test_optuna_distributions_and_sklearn_grid_of_one_space():
     space = _space(GRID_SPACE)
-    grid = space.grid(steps_required=True)
+    adam, grid = space.grid(steps_required=True)  # momentum only in the sgd branch
+    assert list(adam) == ["width_1", "width_2", "optimizer", "dropout"]
     assert list(grid) == ["width_1", "width_2", "optimizer", "dropout", "momentum"]
+    assert adam["optimizer"] == ["adam"] and grid["optimizer"] == ["sgd"]
     assert grid["width_1"] == grid["width_2"] == [16, 32, 48, 64]
     assert grid["dropout"] == [0.0, 0.1, 0.2] and grid["momentum"] == [0.0, 0.25, 0.5]
-    assert space.grid_size() == 4 * 4 * 2 * 3 * 3
-    assert space.distributions() == grid  # stepped ranges and choices are lists for both
+    assert space.grid_size() == 4 * 4 * 3 + 4 * 4 * 3 * 3  # a sum over the branches
+    # stepped ranges and choices are lists for both
+    assert space.distributions() == [adam, grid]
 
     dists = space.optuna_distributions(grid)
     assert list(dists) == list(grid)
     for name, values in grid.items():
         dist = dists[name]
         if isinstance(dist, CategoricalDistribution):
-            assert list(dist.choices) == values
+            assert set(values) <= set(dist.choices)  # a branch takes some of the choices
         elif isinstance(dist, IntDistribution):
             assert list(range(dist.low, dist.high + 1, dist.step)) == values
         else:
@@ -254,15 +333,25 @@ def test_optuna_distributions_and_sklearn_grid_of_one_space():
 
 def test_every_grid_point_is_a_trial_optuna_can_take():
     space = _space(GRID_SPACE)
-    study = optuna.create_study(sampler=optuna.samplers.GridSampler(space.grid(), seed=0))
+    union, points = space.grid_points()
+    study = optuna.create_study(sampler=conditional_grid_sampler()(union, points, seed=0))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trial = study.ask()
-    params = space.suggest(trial)
-    asked = set(trial.params)
-    assert asked == set(space.active(trial.params))
-    assert space.params_from_optuna(trial.params) == params
-    searched = {k: v for k, v in params.items() if k in space.searched}
-    assert space.to_optuna_params(searched, path="e") == trial.params
+    seen = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = space.suggest(trial)
+        asked = set(trial.params)
+        assert asked == set(space.active(trial.params))
+        assert space.params_from_optuna(trial.params) == params
+        searched = {k: v for k, v in params.items() if k in space.searched}
+        assert space.to_optuna_params(searched, path="e") == trial.params
+        seen.append(tuple(sorted(trial.params.items())))
+        return 0.0
+
+    study.optimize(objective, n_trials=1000)  # the sampler stops the study at the end
+    # every point of the conditional grid once: momentum only with sgd, nothing repeated
+    assert len(seen) == len(set(seen)) == space.grid_size() == len(points) == 192
+    assert sorted(seen) == sorted(tuple(sorted(p.items())) for p in points)
 
 
 def test_seeded_suggestions_are_reproducible():

@@ -170,8 +170,9 @@ def _from_pydantic(exc: ValidationError, raw: Mapping[str, Any]) -> ConfigError:
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     if kind == "extra_forbidden":
         raw_loc = first["loc"]
-        if raw_loc[0] == "space" and len(raw_loc) > 3 and raw_loc[2] in _TAGS:
-            allowed = list(_PARAM_MODELS[str(raw_loc[2])].model_fields)
+        tag = next((part for part in raw_loc[:-1] if part in _TAGS), None)
+        if raw_loc[0] == "space" and tag is not None:
+            allowed = list(_PARAM_MODELS[str(tag)].model_fields)
         else:
             allowed = _allowed_keys(loc[:-1])
         return ConfigError(f"unknown key; allowed: {', '.join(allowed)}{more}", path=path)

@@ -28,6 +28,11 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
+ActiveIf = dict[str, Scalar | list[Scalar]] | None
+"""``active_if: {optimizer: [adam, nadam], regularize: true}``: the parameter is used only
+in trials where every named parameter takes one of the given values."""
+
+
 class RangeParam(_Strict):
     """A numeric range: ``{low: 1, high: 4}``, ``{low: 1e-4, high: 1e-1, log: true}``."""
 
@@ -37,6 +42,7 @@ class RangeParam(_Strict):
     step: int | float | None = None
     type: Literal["int", "float"] | None = None
     per_layer: bool = False
+    active_if: ActiveIf = None
 
     @property
     def is_int(self) -> bool:
@@ -54,12 +60,18 @@ class ChoiceParam(_Strict):
 
     choices: list[Scalar] = Field(min_length=1)
     per_layer: bool = False
+    active_if: ActiveIf = None
 
 
 class FixedParam(_Strict):
     """A fixed value: ``relu`` or ``{value: relu}``; a list gives one value per layer."""
 
     value: Scalar | list[Scalar]
+    active_if: ActiveIf = None
+
+
+_SPEC_KEYS = frozenset({"low", "high", "choices", "value"})
+_SPEC_TEXT = "a parameter is a value, {low, high[, log, step]}, {choices: [...]} or {value: ...}"
 
 
 def _param_kind(value: Any) -> str:
@@ -82,12 +94,8 @@ def _wrap_param(value: Any) -> Any:
             "a bare list is ambiguous; write {choices: [...]} to search over values "
             "or {value: [...]} for a fixed value per layer"
         )
-    if value is None or (
-        isinstance(value, dict) and not {"low", "high", "choices", "value"} & set(value)
-    ):
-        raise ValueError(
-            "a parameter is a value, {low, high[, log, step]}, {choices: [...]} or {value: ...}"
-        )
+    if value is None or (isinstance(value, dict) and not _SPEC_KEYS & set(value)):
+        raise ValueError(_SPEC_TEXT)
     if isinstance(value, dict):
         return value
     return {"value": value}
@@ -99,6 +107,40 @@ Param = Annotated[
     | Annotated[FixedParam, Tag("fixed")],
     Discriminator(_param_kind),
     BeforeValidator(_wrap_param),
+]
+
+
+class _SectionInput(dict[str, Any]):
+    """A ``space`` entry read as a family's section (see :func:`_mark_sections`)."""
+
+
+def _is_family_name(name: Any) -> bool:
+    return isinstance(name, str) and (name in ("mlp", "cnn") or ":" in name)
+
+
+def _mark_sections(space: Any) -> Any:
+    """Mark the entries that are sections: a mapping of parameters under a family's
+    name (``cnn: {blocks: 3}``); any other mapping is a parameter (or a mistake in one)."""
+    if not isinstance(space, dict):
+        return space
+    return {
+        key: _SectionInput(value)
+        if _is_family_name(key) and isinstance(value, dict) and not _SPEC_KEYS & set(value)
+        else value
+        for key, value in space.items()
+    }
+
+
+def _entry_kind(value: Any) -> str:
+    return "section" if isinstance(value, _SectionInput) else "param"
+
+
+Section = dict[str, Param]
+"""The parameters of one model family, used only in the trials of that family."""
+
+SpaceEntry = Annotated[
+    Annotated[Param, Tag("param")] | Annotated[Section, Tag("section")],
+    Discriminator(_entry_kind),
 ]
 
 
@@ -123,8 +165,15 @@ class DataConfig(_Strict):
         return v
 
 
+class FamilyChoice(_Strict):
+    """The model family as a hyperparameter: ``{choices: [mlp, cnn]}``."""
+
+    choices: list[str] = Field(min_length=1)
+
+
 class ModelConfig(_Strict):
-    """The model family: ``mlp``, ``cnn`` or a user builder ``package.module:function``.
+    """The model family: ``mlp``, ``cnn``, a user builder ``package.module:function``, or
+    a choice among them (``{choices: [mlp, cnn]}``, each with its section in ``space``).
 
     ``api``: how a user builder is called: ``params`` (``fn(params, input_shape=...,
     num_classes=...)``), ``keras_tuner`` (``fn(hp)`` or a HyperModel's ``build(hp)``),
@@ -132,8 +181,20 @@ class ModelConfig(_Strict):
     :mod:`hpsearch.models._hp`).
     """
 
-    family: str = "mlp"
+    family: str | FamilyChoice = "mlp"
     api: Literal["auto", "params", "keras_tuner", "optuna"] = "auto"
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """The families a trial may have, in the file's order."""
+        if isinstance(self.family, FamilyChoice):
+            return tuple(self.family.choices)
+        return (self.family,)
+
+    @property
+    def family_text(self) -> str:
+        """The family, or the families of a choice, for messages: ``mlp or cnn``."""
+        return " or ".join(self.families)
 
 
 class ObjectiveConfig(_Strict):
@@ -231,7 +292,9 @@ class StudyConfig(_Strict):
     description: str | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
-    space: dict[str, Param] = Field(default_factory=dict)
+    space: Annotated[dict[str, SpaceEntry], BeforeValidator(_mark_sections)] = Field(
+        default_factory=dict
+    )
     objective: Annotated[list[Objective], BeforeValidator(_wrap_objectives)] = Field(
         default_factory=lambda: [ObjectiveConfig()], min_length=1
     )

@@ -121,31 +121,32 @@ def check_model_builder(study_file: StudyFile, dataset: Dataset) -> None:
     :class:`SetupError` (one line, exit code 2), not a run of failed trials. A builder
     that declares its own parameters gets each at its default (or low end, or first
     choice); the sklearn engine refuses one (its space must be known before it starts)."""
-    if not study_file.space.family.is_user:
+    users = [f.name for f in study_file.space.families.values() if f.is_user]
+    if not users:
         return
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()  # quiet TensorFlow's import (a no-op once configured)
     from hpsearch.models import builder_api, check_builder
 
-    params = study_file.space.example_params()
-    family, api = study_file.family_of(params), study_file.config.model.api
-    if study_file.config.search.engine == "sklearn" and builder_api(family, api) != "params":
-        raise ConfigError(
-            "this builder declares its own parameters (model.api); the sklearn engine "
-            "needs its whole space before it starts: use search.engine: optuna",
-            path="model.family",
-            value=family,
-            has_value=True,
+    api = study_file.config.model.api
+    for family in users:
+        if study_file.config.search.engine == "sklearn" and builder_api(family, api) != "params":
+            raise ConfigError(
+                "this builder declares its own parameters (model.api); the sklearn engine "
+                "needs its whole space before it starts: use search.engine: optuna",
+                path="model.family",
+                value=family,
+                has_value=True,
+            )
+        check_builder(
+            family,
+            study_file.space.example_params(family),
+            dataset.input_shape,
+            dataset.num_classes,
+            api=api,
+            owned=study_file.owned_names(family),
         )
-    check_builder(
-        family,
-        params,
-        dataset.input_shape,
-        dataset.num_classes,
-        api=api,
-        owned=set(study_file.config.space),
-    )
 
 
 def open_checked(

@@ -296,7 +296,7 @@ class _Objective:
 
         from hpsearch.models import sample_builder
 
-        family = self.study_file.family_of(run.params)
+        family = self.study_file.space.family_of(run.params)
         if ":" not in family:
             return
         try:
@@ -304,7 +304,7 @@ class _Objective:
                 family,
                 run.trial,
                 run.params,
-                set(self.study_file.config.space),
+                self.study_file.owned_names(family),
                 self.dataset.input_shape,
                 self.dataset.num_classes,
                 api=self.study_file.config.model.api,
@@ -357,7 +357,7 @@ class _Objective:
         return train(
             run.params,
             self.dataset,
-            family=self.study_file.family_of(run.params),
+            family=self.study_file.space.family_of(run.params),
             api=self.study_file.config.model.api,
             seed=run.seed,
             extra_metrics=self.extra_metrics,

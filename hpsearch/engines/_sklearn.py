@@ -7,10 +7,19 @@ distributions, value = mean CV score, per-fold scores, std, fit and score times)
 
 Candidates are evaluated one at a time (grid and random methods) and stored as soon
 as their folds are done: Ctrl-C keeps the finished ones, and a re-run skips them.
+
+A conditional space (``momentum`` only with sgd, ``active_if``, a choice of model
+families with their sections) is a list of grids for the grid methods (one per branch:
+the sum of the branches' points) and a list of distributions for the random ones (a
+branch is drawn, then its values). The estimator's parameters are the stored names
+(``family``, ``cnn.blocks``; :class:`EstimatorNames` is the one place that spells them),
+each candidate is built as its family with only the values it uses, and stored with
+only those, as the Optuna engine stores a trial.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import time
@@ -31,6 +40,7 @@ from sklearn.utils import ClassifierTags
 
 from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
+from hpsearch.config import FixedParam
 from hpsearch.engines._core import (
     announce,
     best_value,
@@ -39,7 +49,8 @@ from hpsearch.engines._core import (
     open_checked,
     prepare_process,
 )
-from hpsearch.space import join_layers, parse_layer_name
+from hpsearch.exceptions import ConfigError
+from hpsearch.space import join_layers, layer_names
 from hpsearch.study._record import ENGINE as ENGINE_ATTR
 from hpsearch.study._record import (
     FAIL_REASON,
@@ -55,9 +66,17 @@ if TYPE_CHECKING:
     from sklearn.utils import Tags
 
     from hpsearch.data import Dataset
+    from hpsearch.space import SearchSpace
     from hpsearch.study import StudyFile
 
-__all__ = ["ENGINE", "KerasClassifier", "StudyClassifier", "build_estimator", "run_sklearn"]
+__all__ = [
+    "ENGINE",
+    "EstimatorNames",
+    "KerasClassifier",
+    "StudyClassifier",
+    "build_estimator",
+    "run_sklearn",
+]
 
 ENGINE = "sklearn"
 _ACTIVE_PROGRESS: _FoldProgress | None = None
@@ -83,7 +102,9 @@ class StudyClassifier(KerasClassifier):
     """The estimator of a study: seeds Keras like the Optuna engine and reports folds.
 
     Seeding with ``keras.utils.set_random_seed`` (not scikeras' ``random_state``, which
-    turns on TensorFlow's deterministic ops) keeps both engines' runs comparable.
+    turns on TensorFlow's deterministic ops) keeps both engines' runs comparable. The
+    candidate's ``epochs`` and ``batch_size`` are its family's (``cnn.epochs`` when a
+    section sets them), handed to scikeras' ``fit``.
     """
 
     def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> StudyClassifier:
@@ -92,14 +113,124 @@ class StudyClassifier(KerasClassifier):
         seed = getattr(self, "seed", None)
         if seed is not None:
             keras.utils.set_random_seed(int(seed))
+        names = getattr(self, "space", None)
+        if isinstance(names, EstimatorNames):
+            hp = names.hyperparameters(self.get_params(), getattr(self, "resource", None))
+            for key in ("epochs", "batch_size"):
+                if key in hp:
+                    kwargs.setdefault(key, int(hp[key]))
         result = super().fit(X, y, sample_weight=sample_weight, **kwargs)
         if _ACTIVE_PROGRESS is not None:
             _ACTIVE_PROGRESS.fold_done()
         return result
 
 
+class EstimatorNames:
+    """The one place that turns the space's stored names into the estimator's parameter
+    names and back, and an estimator's parameters into a candidate's builder params.
+
+    scikit-learn and scikeras take the stored names as they are, dots included
+    (``family``, ``cnn.blocks``, ``mlp.width_1``: ``set_params``, ``get_params``,
+    ``clone``, the search's candidates and scikeras' keyword arguments to the model
+    function all accept them), so those stay as they are and ``cv_results_`` shows the
+    names the trials are stored under. A name scikit-learn would misread (``__`` means
+    a nested estimator's parameter there and a routed one in scikeras; scikeras drops
+    names that start or end with ``_``) or that is one of the wrapper's own parameters
+    (``verbose``, ``loss``, ``seed``...) becomes ``hp[...]`` with every ``_`` as ``-``.
+    Decoding is by table, so the mapping is reversible by construction.
+
+    It is the estimator's ``space`` parameter: ``clone`` shares it (a deep copy is the
+    same object), and the model function reads the space through it.
+    """
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+        self.to_estimator: dict[str, str] = {}
+        self.to_stored: dict[str, str] = {}
+        for dim in space.dims.values():
+            if dim.searched and dim.per_layer:
+                keys = layer_names(dim.name, space.depth_range(dim.depth_key)[1])
+            else:
+                keys = [dim.name]
+            for key in keys:
+                name = _estimator_name(key)
+                if name in self.to_stored:  # n__x and a name hp[n--x], say
+                    raise ConfigError(
+                        f"{self.to_stored[name]} and {key} are one parameter ({name}) to "
+                        "the sklearn engine; rename one",
+                        path="space",
+                    )
+                self.to_estimator[key] = name
+                self.to_stored[name] = key
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> EstimatorNames:
+        return self  # read-only: every clone of the estimator shares it
+
+    def __repr__(self) -> str:
+        return f"EstimatorNames({', '.join(self.space.families)})"
+
+    def encode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Stored names -> the estimator's (names not in the space are kept)."""
+        return {self.to_estimator.get(k, k): v for k, v in params.items()}
+
+    def decode(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The estimator's names -> stored names (names not in the space are kept)."""
+        return {self.to_stored.get(k, k): v for k, v in params.items()}
+
+    def encode_space(self, arg: Mapping[str, Any] | list[Any]) -> Any:
+        """A grid or distributions (or a list of them, one per branch) in estimator names."""
+        if isinstance(arg, list):
+            return [self.encode(branch) for branch in arg]
+        return self.encode(arg)
+
+    def hyperparameters(
+        self, estimator_params: Mapping[str, Any], resource: str | None = None
+    ) -> dict[str, Any]:
+        """The builder's parameter set of a candidate, from the estimator's parameters:
+        the active values of its family (its own names: ``blocks``, not ``cnn.blocks``),
+        per-layer values joined to its depth, an inactive parameter (``momentum`` with
+        adam) left out, as the Optuna engine builds a trial. ``resource`` (a halving
+        search's ``epochs``) is the estimator's own parameter and wins."""
+        flat = {self.to_stored[k]: v for k, v in estimator_params.items() if k in self.to_stored}
+        space = self.space
+        chosen: dict[str, Any] = {}
+        for dim in space.ordered():
+            if not space.uses(dim.name, chosen):
+                continue
+            if dim.searched and dim.per_layer:
+                chosen[dim.name] = join_layers(dim.name, flat, space.depth_of(chosen, dim))
+            elif dim.name in flat:
+                chosen[dim.name] = flat[dim.name]
+            elif isinstance(dim.spec, FixedParam):
+                chosen[dim.name] = dim.spec.value
+        hp = space.builder_params(chosen)
+        if resource is not None and resource in estimator_params:
+            hp[resource] = estimator_params[resource]
+        return hp
+
+
+_WRAPPER_PARAMS = frozenset(inspect.signature(_ScikerasClassifier.__init__).parameters) - {
+    "self",
+    "kwargs",
+}
+_OWN_PARAMS = (_WRAPPER_PARAMS | {"seed", "space", "resource"}) - {
+    "epochs",  # scikeras trains for the candidate's epochs and batch size
+    "batch_size",
+    "optimizer",  # unused by scikeras: our model function compiles the model
+}
+"""The estimator's parameters a hyperparameter may not be named as is."""
+
+
+def _estimator_name(stored: str) -> str:
+    """A stored name as the estimator's parameter (see :class:`EstimatorNames`)."""
+    if "__" in stored or stored.startswith("_") or stored.endswith("_") or stored in _OWN_PARAMS:
+        return "hp[" + stored.replace("_", "-") + "]"
+    return stored
+
+
 def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> keras.Model:
-    """scikeras' model function: our builders, compiled with the candidate's optimizer.
+    """scikeras' model function: the candidate's family built by our builders with its
+    builder params, compiled with its optimizer.
 
     scikeras passes every estimator parameter it was given as a keyword (``**_``) and,
     because of that ``**``, all of them again as ``params``.
@@ -107,54 +238,38 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
     from hpsearch.models import build_model
     from hpsearch.training import compile_model
 
-    hp = _hyperparameters(params)
-    model = build_model(params["family"], hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
+    names: EstimatorNames = params["space"]
+    hp = names.hyperparameters(params, params.get("resource"))
+    family = names.space.family_of(hp)
+    model = build_model(family, hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
     if not getattr(model, "compiled", False):
         compile_model(model, hp, int(meta["X_shape_"][0]))
     return model
 
 
-def _hyperparameters(params: Mapping[str, Any]) -> dict[str, Any]:
-    """The estimator's parameters -> the builder's (``width_1, width_2`` -> ``width: [..]``)."""
-    names = set(params["hp_names"])
-    per_layer = set(params["per_layer_names"])
-    hp = {k: v for k, v in params.items() if k in names}
-    depth_param = params["depth_param"]
-    if depth_param:
-        depth = int(hp[depth_param])
-        for name in per_layer:
-            hp[name] = join_layers(name, params, depth)
-    return hp
-
-
 def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
-    """The estimator for a study: fixed parameters set, searched ones to be set by the search."""
+    """The estimator for a study: fixed parameters set, searched ones to be set by the
+    search (a default for every name any branch of the space has: a choice's first
+    value, a range's low end), every name as :class:`EstimatorNames` spells it."""
     space = study_file.space
-    fixed = space.fixed
-    searched_flat: dict[str, Any] = {}
-    for name, values in space.distributions().items():
-        searched_flat[name] = values[0] if isinstance(values, list) else None
-    per_layer = [n for n, d in space.dims.items() if d.per_layer and d.searched]
-    hp_names = [n for n in space.dims if n not in per_layer]
-    init: dict[str, Any] = {**fixed, **{k: v for k, v in searched_flat.items() if v is not None}}
-    for name in per_layer:  # defaults for every layer; the search overrides them
-        for key in searched_flat:
-            parsed = parse_layer_name(key)
-            if parsed is not None and parsed[0] == name and init.get(key) is None:
-                init[key] = _midpoint(space.dims[name].spec)
-    for name, value in searched_flat.items():
-        if value is None and name not in init:
-            init[name] = _midpoint(space.dims[name].spec)
+    search = study_file.config.search
+    resource = (
+        "epochs" if search.method.startswith("halving") and search.resource == "epochs" else None
+    )
+    names = EstimatorNames(space)
+    init: dict[str, Any] = dict(space.fixed)
+    dists = space.distributions()
+    for branch in dists if isinstance(dists, list) else [dists]:
+        for key in branch:
+            init.setdefault(key, _midpoint(space.dim_of(key).spec))
     return StudyClassifier(
         model=_build,
         loss="sparse_categorical_crossentropy",
         verbose=0,
         seed=seed,
-        family=study_file.config.model.family,
-        hp_names=tuple(hp_names),
-        per_layer_names=tuple(per_layer),
-        depth_param=space.depth_param,
-        **init,
+        space=names,
+        resource=resource,
+        **names.encode(init),
     )
 
 
@@ -201,11 +316,13 @@ class _Recorder:
         seed: int,
         folds: _FoldProgress,
         resource: str | None,
+        names: EstimatorNames,
     ) -> None:
         from optuna.trial import TrialState
 
         self.study = study
         self.space = study_file.space
+        self.names = names
         self.seed = seed
         self.folds = folds
         self.resource = resource
@@ -220,8 +337,10 @@ class _Recorder:
         return _key({**params, "__resources": n_resources if self.resource else None})
 
     def _active(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """A candidate (the estimator's names) as its trial stores it: stored names,
+        only the values it uses (its family's, ``momentum`` only with sgd)."""
         flat = {k: v for k, v in params.items() if k != self.resource}
-        return self.space.active(flat)
+        return self.space.active(self.names.decode(flat))
 
     def is_done(self, params: Mapping[str, Any], n_resources: Any = None) -> bool:
         return self._trial_key(self._active(params), n_resources) in self.done
@@ -357,10 +476,20 @@ def make_search(study_file: StudyFile, estimator: KerasClassifier, seed: int) ->
         "n_jobs": None,  # Keras already uses both cores; n_jobs=2 gains nothing (STACK.md)
     }
     cls = _incremental(_SEARCHES[method])
+    names = estimator.get_params()["space"]
+    space = study_file.space
     if method in ("grid", "halving_grid"):
-        space_arg: dict[str, Any] = {"param_grid": study_file.space.grid(steps_required=True)}
+        # a list of grids for a conditional space (one per branch): its points are the
+        # sum over the branches, not the product of every value
+        space_arg: dict[str, Any] = {
+            "param_grid": names.encode_space(space.grid(steps_required=True))
+        }
     else:
-        space_arg = {"param_distributions": study_file.space.distributions(), "random_state": seed}
+        # a list of distributions for a conditional space: a branch is drawn, then its values
+        space_arg = {
+            "param_distributions": names.encode_space(space.distributions()),
+            "random_state": seed,
+        }
         if method == "random":
             space_arg["n_iter"] = search.n_iter
         else:
@@ -399,7 +528,14 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     search = make_search(study_file, estimator, seed)
     folds = _FoldProgress(progress, n_candidates, cfg.search.cv)
     halving_epochs = cfg.search.resource == "epochs" and cfg.search.method.startswith("halving")
-    recorder = _Recorder(study, study_file, seed, folds, "epochs" if halving_epochs else None)
+    recorder = _Recorder(
+        study,
+        study_file,
+        seed,
+        folds,
+        "epochs" if halving_epochs else None,
+        estimator.get_params()["space"],
+    )
     search._recorder = recorder
     what = f"{type(search).__name__} over {n_candidates} candidates x {cfg.search.cv} folds"
     announce(study, study_file, dataset, progress, what)
@@ -489,7 +625,8 @@ def _refit(
     stored = RefitRecord.of(study)
     if stored is not None and stored.trial == best.number:
         return  # a resumed run with nothing new: the stored refit stands
-    model = clone(estimator).set_params(**best.params)
+    names: EstimatorNames = estimator.get_params()["space"]
+    model = clone(estimator).set_params(**names.encode(best.params))
     t0 = time.perf_counter()
     model.fit(dataset.x_train, dataset.y_train)
     seconds = time.perf_counter() - t0

@@ -64,6 +64,9 @@ def build_model(
     """Build the Keras model of one trial (see :func:`hpsearch.models._builders.build_model`)."""
     from hpsearch.models._builders import build_model as _build
 
+    if family in BUILTIN_FAMILIES:  # a parameter left out by its condition: the default
+        defaults = {n: d.default for n, d in BUILTIN_FAMILIES[family].params.items()}
+        params = {**defaults, **params}
     return _build(family, params, input_shape, num_classes, api=api)
 
 

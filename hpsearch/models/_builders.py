@@ -66,12 +66,17 @@ def build_cnn(
     """(Augmentation) -> [Conv2D -> (BatchNorm) -> Activation -> Pool -> (Dropout)] x blocks
     -> Dense head.
 
+    With padding ``valid`` each convolution needs a feature map at least as large as
+    its kernel; strides, kernels and pooling that shrink the map below that raise
+    ValueError naming the block (the trial fails with that reason).
+
     The augmentation layers act in training only: an exported model passes its inputs
     through them unchanged.
     """
     blocks = int(params["blocks"])
     filters = fit_to_depth(params["filters"], blocks)
     kernels = fit_to_depth(params["kernel_size"], blocks)
+    strides = fit_to_depth(params.get("strides", 1), blocks)
     pool = {"max": keras.layers.MaxPooling2D, "avg": keras.layers.AveragePooling2D}.get(
         params["pooling"]
     )
@@ -86,9 +91,12 @@ def build_cnn(
             translate, translate, fill_mode="constant", name="augment_translate"
         )(x)
     for i in range(blocks):
+        if params["padding"] == "valid":
+            _check_kernel_fits(i + 1, int(kernels[i]), int(strides[i]), x.shape[1:3])
         x = keras.layers.Conv2D(
             int(filters[i]),
             int(kernels[i]),
+            strides=int(strides[i]),
             padding=params["padding"],
             kernel_initializer=params["kernel_initializer"],
             kernel_regularizer=_regularizer(params["l2"]),
@@ -115,6 +123,23 @@ def build_cnn(
         x = keras.layers.Dropout(float(params["dropout"]))(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
     return keras.Model(inputs, outputs, name="cnn")
+
+
+def _check_kernel_fits(block: int, kernel: int, stride: int, size: Sequence[int | None]) -> None:
+    """Refuse a ``valid`` convolution whose kernel is larger than the feature map it
+    gets (earlier strides, kernels and pooling left no room), before Keras' own
+    "output size would be zero or negative".
+
+    Raises:
+        ValueError: the kernel does not fit; the message names the block.
+    """
+    height, width = size
+    if height is None or width is None or min(height, width) >= kernel:
+        return
+    raise ValueError(
+        f"block {block}: a {kernel}x{kernel} kernel with stride {stride} does not fit "
+        f"the {height}x{width} feature map (padding valid)"
+    )
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {"mlp": build_mlp, "cnn": build_cnn}

@@ -49,10 +49,11 @@ class SearchSpace(SpaceCore):
         """Ask ``trial`` for every searched parameter; return the full parameter set."""
         return _optuna.suggest(self, trial)
 
-    def example_params(self) -> dict[str, Any]:
+    def example_params(self, family: str | None = None) -> dict[str, Any]:
         """One full parameter set of the space without a sampler: every range at its
-        low end, every choice at its first value (checks a user builder cheaply)."""
-        return _optuna.example_params(self)
+        low end, every choice at its first value, the family ``family`` if given
+        (checks a user builder cheaply)."""
+        return _optuna.example_params(self, family)
 
     def params_from_optuna(self, optuna_params: Mapping[str, Any]) -> dict[str, Any]:
         """Rebuild the full parameter set from a stored trial's ``params``."""
@@ -70,23 +71,31 @@ class SearchSpace(SpaceCore):
         return _optuna.optuna_distributions(self, flat)
 
     # ------------------------ grids and scikit-learn (see space._sklearn)
-    def grid(self, *, steps_required: bool = False) -> dict[str, list[Any]]:
-        """The grid (param name -> values), for Optuna's GridSampler or ``GridSearchCV``.
+    def grid(self, *, steps_required: bool = False) -> list[dict[str, list[Any]]]:
+        """The grid as a list of grids (param name -> values), one per branch of the
+        parameters that conditions read (the family, the optimizer of ``momentum``) and
+        of the depths of per-layer values: ``GridSearchCV`` takes the list, Optuna's
+        GridSampler one grid (see :func:`hpsearch.search.make_sampler` for more).
 
         Args:
             steps_required: refuse integer ranges without a step too (scikit-learn's
                 grid takes only explicit values).
 
         Raises:
-            ConfigError: the space has a continuous range, per-layer values with a
-                varying depth, or more than :data:`MAX_GRID_POINTS` points (both
-                searches go through every one; Optuna's lists them all up front).
+            ConfigError: the space has a continuous range, or more than
+                :data:`MAX_GRID_POINTS` points (both searches go through every one;
+                Optuna's lists them all up front).
         """
-        return _sklearn.grid(self, steps_required=steps_required)
+        return _sklearn.grids(self, steps_required=steps_required)
+
+    def grid_points(self) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+        """Every point of the grid (flat name -> value, the names active at that point),
+        and the union of the grids."""
+        return _sklearn.grid_points(self)
 
     def grid_size(self) -> int | None:
-        """Number of grid points, or None if the space is not finite (or has more than
-        10**300 points, which no search gets through)."""
+        """Number of grid points (a sum over the branches of a conditional space), or
+        None if the space is not finite (or has more than 10**300 points)."""
         return _sklearn.grid_size(self)
 
     def check_value_lists(self) -> None:
@@ -94,8 +103,9 @@ class SearchSpace(SpaceCore):
         :meth:`distributions` lists them."""
         _sklearn.check_value_lists(self)
 
-    def distributions(self) -> dict[str, Any]:
+    def distributions(self) -> dict[str, Any] | list[dict[str, Any]]:
         """scikit-learn ``param_distributions``: lists for choices, scipy distributions
-        for ranges. Per-layer values are drawn for the deepest network; the layers a
+        for ranges; a list of them (one per branch, sampled first) for a conditional
+        space. Per-layer values are drawn for the deepest network; the layers a
         candidate does not have are ignored (see :meth:`active`)."""
         return _sklearn.distributions(self)

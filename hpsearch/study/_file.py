@@ -80,10 +80,19 @@ class StudyFile:
         """Whether the builder declares its own parameters (KerasTuner or Optuna style)."""
         return self.builder_api in ("keras_tuner", "optuna")
 
-    def family_of(self, params: Mapping[str, Any] | None = None) -> str:
-        """The model family of a trial with ``params`` (``params["family"]`` when the
-        study searches a choice of families, else ``model.family``)."""
-        return str((params or {}).get("family", self.config.model.family))
+    def owned_names(self, family: str) -> set[str]:
+        """The names the study file's ``space`` writes for a trial of ``family`` (the
+        shared ones, those of the family's section, and ``family`` of a choice): a
+        builder that declares its own parameters gets the study file's value for them,
+        never a sample."""
+        space = self.config.space
+        names = {k for k, v in space.items() if not isinstance(v, dict)}
+        section = space.get(family)
+        if isinstance(section, dict):
+            names |= set(section)
+        if self.space.multi:
+            names.add("family")
+        return names
 
     def enqueue_params(self, values: Mapping[str, Any], *, path: str) -> dict[str, Any]:
         """A trial to enqueue (``search.enqueue``) as Optuna parameters, checked against
@@ -92,9 +101,9 @@ class StudyFile:
         ``trial.suggest_*`` call takes them; a name it does not declare is ignored)."""
         if not self.define_by_run:
             return self.space.to_optuna_params(values, path=path)
-        written = set(self.config.space)
-        own = {k: v for k, v in values.items() if k in written}
-        builders = {k: v for k, v in values.items() if k not in written}
+        owned = self.owned_names(self.space.family_of(values))
+        own = {k: v for k, v in values.items() if k in owned}
+        builders = {k: v for k, v in values.items() if k not in owned}
         return {**self.space.to_optuna_params(own, path=path), **builders}
 
     def attribute(self, exc: ConfigError) -> ConfigError:
@@ -132,7 +141,8 @@ class StudyFile:
         if search.engine == "sklearn":
             if search.method in ("random", "halving_random"):
                 return search.n_iter
-            return math.prod(len(v) for v in self.space.grid(steps_required=True).values())
+            grids = self.space.grid(steps_required=True)
+            return sum(math.prod(len(v) for v in grid.values()) for grid in grids)
         if self.config.search.n_trials is not None:
             return self.config.search.n_trials
         from hpsearch.search import resolve_sampler_name
@@ -254,10 +264,17 @@ def _check_semantics(study: StudyFile) -> None:
     from hpsearch.storage import check_storage_url
 
     cfg = study.config
-    check_data_config(cfg.data, study.base_dir, needs_images=study.space.family.needs_images)
-    if study.space.family.is_user:
-        found = check_user_builder(cfg.model.family, study.base_dir)
-        study.builder_api = cfg.model.api if cfg.model.api != "auto" else found
+    families = study.space.families.values()
+    check_data_config(cfg.data, study.base_dir, needs_images=any(f.needs_images for f in families))
+    styles: list[str | None] = []  # each builder's style (None: its source does not tell)
+    for i, family in enumerate(study.space.families.values()):
+        if family.is_user:
+            path = "model.family" if len(families) == 1 else f"model.family.choices[{i}]"
+            found = check_user_builder(family.name, study.base_dir, path=path)
+            styles.append(cfg.model.api if cfg.model.api != "auto" else found)
+    dynamic = [s for s in styles if s in ("keras_tuner", "optuna")]
+    if styles:
+        study.builder_api = dynamic[0] if dynamic else (None if None in styles else "params")
     check_storage_url(study.storage)
     if cfg.search.engine == "sklearn":
         _check_sklearn(study)
@@ -312,12 +329,8 @@ def _check_sklearn(study: StudyFile) -> None:
     else:
         study.space.check_value_lists()
     halving_epochs = search.method.startswith("halving") and search.resource == "epochs"
-    if halving_epochs and study.space.dims["epochs"].searched:
-        raise ConfigError(
-            "with resource: epochs the halving search sets the epochs; fix epochs to the "
-            "most a candidate may train",
-            path="space.epochs",
-        )
+    if halving_epochs:
+        _check_halving_epochs(study)
     if search.scoring is not None:
         from sklearn.metrics import get_scorer_names
 
@@ -329,6 +342,28 @@ def _check_sklearn(study: StudyFile) -> None:
                 value=search.scoring,
                 has_value=True,
             )
+
+
+def _check_halving_epochs(study: StudyFile) -> None:
+    """With ``resource: epochs`` the halving search sets every candidate's epochs: they
+    must be fixed (the most a candidate may train), the same in every family's section."""
+    dims = [d for d in study.space.dims.values() if d.param == "epochs"]
+    for dim in dims:
+        path = f"space.{dim.family}.epochs" if dim.family else "space.epochs"
+        if dim.searched:
+            raise ConfigError(
+                "with resource: epochs the halving search sets the epochs; fix epochs to the "
+                "most a candidate may train",
+                path=path,
+            )
+    if len({repr(getattr(d.spec, "value", None)) for d in dims}) > 1:
+        sections = study.config.space
+        written = [d for d in dims if "epochs" in (sections.get(d.family or "") or {})]
+        raise ConfigError(
+            "with resource: epochs the halving search trains every family's candidates "
+            "for the same epochs; give epochs once, outside the sections",
+            path=f"space.{(written or dims)[0].family}.epochs",
+        )
 
 
 def _check_optuna(study: StudyFile) -> None:
