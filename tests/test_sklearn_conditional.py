@@ -49,9 +49,9 @@ def built(monkeypatch):
     calls: list[tuple[str, dict[str, Any]]] = []
     original = hpsearch.models.build_model
 
-    def spy(family, params, input_shape, num_classes):
+    def spy(family, params, input_shape, num_classes, **kwargs):  # kwargs: api=
         calls.append((family, dict(params)))
-        return original(family, params, input_shape, num_classes)
+        return original(family, params, input_shape, num_classes, **kwargs)
 
     monkeypatch.setattr(hpsearch.models, "build_model", spy)
     return calls
