@@ -68,18 +68,35 @@ def test_enqueued_trials_lie_in_the_space(path):
 
 def test_tutorial_c_runs_exactly_the_enqueued_networks():
     study = load_study_file(REPO / "studies" / "tutorial_c.yaml")
+    space = study.space
     enqueue = study.config.search.enqueue
-    assert study.n_trials == len(enqueue) == 6
-    searched = set(study.space.searched)
+    assert study.n_trials == len(enqueue) == 7
+    assert space.multi and set(space.families) == {"mlp", "cnn"}
+    families = []
     configs = set()
     for i, values in enumerate(enqueue):
-        # every searched parameter is given, so the sampler never picks a value itself
-        assert set(study.space.to_optuna_params(values, path=f"e[{i}]")) == searched
-        configs.add(tuple(values[n] for n in sorted(searched)))
-    assert len(configs) == 6  # six different networks
+        params = space.to_optuna_params(values, path=f"e[{i}]")
+        family = params["family"]
+        families.append(family)
+        # every parameter searched in the trial's family is given, so the sampler never
+        # picks a value itself; and the trial has only its own family's params
+        searched = {n for n, d in space.searched.items() if d.family in (None, family)}
+        assert set(params) == searched, i
+        other = "cnn" if family == "mlp" else "mlp"
+        assert not any(name.startswith(f"{other}.") for name in params), (i, params)
+        configs.add(tuple(sorted(params.items())))
+    assert families == ["mlp"] * 6 + ["cnn"]
+    assert len(configs) == 7  # seven different networks
     assert study.config.search.pruner == "none"
-    assert study.space.fixed["optimizer"] == "adam"
-    assert study.space.fixed["batch_size"] == 128
+    assert space.fixed["optimizer"] == "adam"
+    assert space.fixed["batch_size"] == 128
+    # the CNN: three 25-filter convolutions of 5x5, 5x5 and 4x4 (valid), 2x2 max pooling,
+    # a 50-unit dense layer
+    cnn = space.params_from_optuna(space.to_optuna_params(enqueue[-1], path="e"))
+    assert cnn["blocks"] == 3 and cnn["filters"] == [25, 25, 25]
+    assert cnn["kernel_size"] == [5, 5, 4] and cnn["padding"] == "valid"
+    assert (cnn["pooling"], cnn["pool_size"], cnn["dense_width"]) == ("max", 2, 50)
+    assert cnn["epochs"] == 5
 
 
 def test_mnist_mlp_first_trial_is_tutorial_a():
