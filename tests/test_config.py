@@ -99,6 +99,32 @@ def test_tutorial_c_runs_exactly_the_enqueued_networks():
     assert cnn["epochs"] == 5
 
 
+def test_mnist_joint_is_mnist_mlp_or_mnist_cnn():
+    """Each family's parameters are searched as in its own study file, the search settings
+    are mnist_cnn's, and the first trials are those files' first (tutorial B's CNN, then
+    tutorial A's MLP)."""
+    joint = load_study_file(REPO / "studies" / "mnist_joint.yaml")
+    space = joint.space
+    assert set(space.families) == {"mlp", "cnn"}
+    for family in ("mlp", "cnn"):
+        alone = load_study_file(REPO / "studies" / f"mnist_{family}.yaml")
+        for name, dim in alone.space.dims.items():
+            key = space.key_of(name, family)
+            assert key is not None, (family, name)
+            assert space.dims[key].spec == dim.spec, (family, name)
+        if family == "cnn":
+            search, mine = alone.config.search, joint.config.search
+            assert (mine.sampler, mine.sampler_options) == (search.sampler, search.sampler_options)
+            assert (mine.pruner, mine.pruner_options) == (search.pruner, search.pruner_options)
+        first = alone.space.to_optuna_params(alone.config.search.enqueue[0], path="e")
+        i = 0 if family == "cnn" else 1
+        stored = space.to_optuna_params(joint.config.search.enqueue[i], path="e")
+        assert stored.pop("family") == family
+        unprefixed = {k.removeprefix(f"{family}."): v for k, v in stored.items()}
+        assert unprefixed == first
+    assert len(joint.config.search.enqueue) == 2
+
+
 def test_mnist_mlp_first_trial_is_tutorial_a():
     study = load_study_file(REPO / "studies" / "mnist_mlp.yaml")
     first = study.config.search.enqueue[0]
