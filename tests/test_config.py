@@ -125,6 +125,19 @@ def test_mnist_joint_is_mnist_mlp_or_mnist_cnn():
     assert len(joint.config.search.enqueue) == 2
 
 
+def test_a_family_choice_is_stored_without_serializer_warnings(recwarn):
+    """The run stores the configuration as JSON: its sections serialize as sections
+    (Pydantic warned "Expected RangeParam" for each) and read back the same."""
+    study = load_study_file(REPO / "studies" / "mnist_joint.yaml")
+    dumped = study.config.model_dump(mode="json")
+    assert not [w for w in recwarn if "serialize" in str(w.message)]
+    assert (dumped["space"]["cnn"]["blocks"]["low"], dumped["space"]["cnn"]["blocks"]["high"]) == (
+        1,
+        3,
+    )
+    assert StudyConfig.model_validate(dumped) == study.config
+
+
 def test_mnist_mlp_first_trial_is_tutorial_a():
     study = load_study_file(REPO / "studies" / "mnist_mlp.yaml")
     first = study.config.search.enqueue[0]
