@@ -308,7 +308,9 @@ def test_tutorial_c_networks(shipped, tmp_path):
     assert {c.name: len(c.x) for c in curves} == TUTORIAL_C  # one colour per network
     sizes = {d.name: d.x[0] for d in page.section("params").figure.data}
     assert sizes["wide"] > sizes["simple"] and sizes["deep and wide"] > sizes["deep"]
-    assert sizes["CNN"] < sizes["simple"]  # 25 values into its dense layer, not 784
+    # 25 filters of 5x5, 5x5 and 4x4, a 1x1 map (25 values) into the dense 50: the same
+    # weights on 8x8 digits with padding same as on MNIST with padding valid
+    assert sizes["CNN"] == 650 + 15_650 + 10_025 + 1_300 + 510 == 28_135
     assert list(page.section("best").figure.data[0].x) == ["tutorial C"]
     # the trials behind the groups: six MLPs and the CNN, each with its family's params
     study = optuna.load_study(study_name="tutorial_c", storage=shipped)
