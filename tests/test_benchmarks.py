@@ -162,6 +162,27 @@ def test_pruning_quick(tmp_path):
         assert int(row[2]) > 0
 
 
+def test_family_choice_quick(tmp_path):
+    """The joint MLP-or-CNN study and the CNN-only one, side by side for 25 s on digits."""
+    rows = _run_quick("family_choice.py", "--storage", f"sqlite:///{tmp_path / 'f.db'}")
+    header = rows[0]
+    assert header[:3] == ["study", "trials", "complete/pruned/failed"]
+    assert sum(h.startswith("best at ") for h in header) == 6  # 5, 10, ... 60 min of an hour
+    assert header[-1] == "time to 90.0%"
+    studies = [r for r in rows if r[0].startswith(("MLP or CNN", "CNN only"))]
+    assert [r[0] for r in studies] == ["MLP or CNN (mnist_joint)", "CNN only (mnist_cnn)"]
+    for row in studies:
+        assert int(row[1]) >= 1  # the enqueued first trial at least (it fails on 8x8 digits)
+        assert sum(int(n) for n in row[2].split("/")) == int(row[1])
+    families = [r for r in rows if r[0] in ("mlp", "cnn")]
+    assert [r[0] for r in families] == ["mlp", "cnn"]
+    assert sum(int(r[1]) for r in families) == int(studies[0][1])  # every joint trial
+    quarters = rows[rows.index(["started", "trials", "cnn", "mlp", "cnn share"]) + 1 :]
+    assert len(quarters) == 4 + 1 and quarters[-1][0] == "**all**"
+    for row in quarters:
+        assert int(row[1]) == int(row[2]) + int(row[3])
+
+
 def test_seeds_quick(tmp_path):
     rows = _run_quick("seeds.py", "--seeds", "0,1", "--storage", f"sqlite:///{tmp_path / 's.db'}")
     header, body = rows[0], rows[1:]

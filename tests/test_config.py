@@ -68,18 +68,74 @@ def test_enqueued_trials_lie_in_the_space(path):
 
 def test_tutorial_c_runs_exactly_the_enqueued_networks():
     study = load_study_file(REPO / "studies" / "tutorial_c.yaml")
+    space = study.space
     enqueue = study.config.search.enqueue
-    assert study.n_trials == len(enqueue) == 6
-    searched = set(study.space.searched)
+    assert study.n_trials == len(enqueue) == 7
+    assert space.multi and set(space.families) == {"mlp", "cnn"}
+    families = []
     configs = set()
     for i, values in enumerate(enqueue):
-        # every searched parameter is given, so the sampler never picks a value itself
-        assert set(study.space.to_optuna_params(values, path=f"e[{i}]")) == searched
-        configs.add(tuple(values[n] for n in sorted(searched)))
-    assert len(configs) == 6  # six different networks
+        params = space.to_optuna_params(values, path=f"e[{i}]")
+        family = params["family"]
+        families.append(family)
+        # every parameter searched in the trial's family is given, so the sampler never
+        # picks a value itself; and the trial has only its own family's params
+        searched = {n for n, d in space.searched.items() if d.family in (None, family)}
+        assert set(params) == searched, i
+        other = "cnn" if family == "mlp" else "mlp"
+        assert not any(name.startswith(f"{other}.") for name in params), (i, params)
+        configs.add(tuple(sorted(params.items())))
+    assert families == ["mlp"] * 6 + ["cnn"]
+    assert len(configs) == 7  # seven different networks
     assert study.config.search.pruner == "none"
-    assert study.space.fixed["optimizer"] == "adam"
-    assert study.space.fixed["batch_size"] == 128
+    assert space.fixed["optimizer"] == "adam"
+    assert space.fixed["batch_size"] == 128
+    # the CNN: three 25-filter convolutions of 5x5, 5x5 and 4x4 (valid), 2x2 max pooling,
+    # a 50-unit dense layer
+    cnn = space.params_from_optuna(space.to_optuna_params(enqueue[-1], path="e"))
+    assert cnn["blocks"] == 3 and cnn["filters"] == [25, 25, 25]
+    assert cnn["kernel_size"] == [5, 5, 4] and cnn["padding"] == "valid"
+    assert (cnn["pooling"], cnn["pool_size"], cnn["dense_width"]) == ("max", 2, 50)
+    assert cnn["epochs"] == 5
+
+
+def test_mnist_joint_is_mnist_mlp_or_mnist_cnn():
+    """Each family's parameters are searched as in its own study file, the search settings
+    are mnist_cnn's, and the first trials are those files' first (tutorial B's CNN, then
+    tutorial A's MLP)."""
+    joint = load_study_file(REPO / "studies" / "mnist_joint.yaml")
+    space = joint.space
+    assert set(space.families) == {"mlp", "cnn"}
+    for family in ("mlp", "cnn"):
+        alone = load_study_file(REPO / "studies" / f"mnist_{family}.yaml")
+        for name, dim in alone.space.dims.items():
+            key = space.key_of(name, family)
+            assert key is not None, (family, name)
+            assert space.dims[key].spec == dim.spec, (family, name)
+        if family == "cnn":
+            search, mine = alone.config.search, joint.config.search
+            assert (mine.sampler, mine.sampler_options) == (search.sampler, search.sampler_options)
+            assert (mine.pruner, mine.pruner_options) == (search.pruner, search.pruner_options)
+        first = alone.space.to_optuna_params(alone.config.search.enqueue[0], path="e")
+        i = 0 if family == "cnn" else 1
+        stored = space.to_optuna_params(joint.config.search.enqueue[i], path="e")
+        assert stored.pop("family") == family
+        unprefixed = {k.removeprefix(f"{family}."): v for k, v in stored.items()}
+        assert unprefixed == first
+    assert len(joint.config.search.enqueue) == 2
+
+
+def test_a_family_choice_is_stored_without_serializer_warnings(recwarn):
+    """The run stores the configuration as JSON: its sections serialize as sections
+    (Pydantic warned "Expected RangeParam" for each) and read back the same."""
+    study = load_study_file(REPO / "studies" / "mnist_joint.yaml")
+    dumped = study.config.model_dump(mode="json")
+    assert not [w for w in recwarn if "serialize" in str(w.message)]
+    assert (dumped["space"]["cnn"]["blocks"]["low"], dumped["space"]["cnn"]["blocks"]["high"]) == (
+        1,
+        3,
+    )
+    assert StudyConfig.model_validate(dumped) == study.config
 
 
 def test_mnist_mlp_first_trial_is_tutorial_a():

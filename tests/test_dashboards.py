@@ -94,6 +94,7 @@ TUTORIAL_C = {
     "deep + dropout": 5,
     "more epochs": 50,
     "deep and wide": 25,
+    "CNN": 5,
 }
 
 
@@ -121,7 +122,9 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> str:
     """The studies the shipped dashboards name, run small on digits into one storage."""
     folder = tmp_path_factory.mktemp("shipped")
     url = f"sqlite:///{folder / 'h.db'}"
-    _run(REPO / "studies/tutorial_c.yaml", *SMALL_DIGITS, "data.subset=200", storage=url)
+    # the CNN's 5x5 valid convolutions do not fit 8x8 digits: padding same there
+    _run(REPO / "studies/tutorial_c.yaml", *SMALL_DIGITS, "data.subset=200",
+         "space.cnn.padding=same", storage=url)  # fmt: skip
     _run(REPO / "studies/mnist_mlp.yaml", *SMALL_DIGITS, "space.epochs=2", "search.n_trials=3",
          storage=url)  # fmt: skip
     _run(
@@ -305,7 +308,37 @@ def test_tutorial_c_networks(shipped, tmp_path):
     assert {c.name: len(c.x) for c in curves} == TUTORIAL_C  # one colour per network
     sizes = {d.name: d.x[0] for d in page.section("params").figure.data}
     assert sizes["wide"] > sizes["simple"] and sizes["deep and wide"] > sizes["deep"]
+    # 25 filters of 5x5, 5x5 and 4x4, a 1x1 map (25 values) into the dense 50: the same
+    # weights on 8x8 digits with padding same as on MNIST with padding valid
+    assert sizes["CNN"] == 650 + 15_650 + 10_025 + 1_300 + 510 == 28_135
     assert list(page.section("best").figure.data[0].x) == ["tutorial C"]
+    # the trials behind the groups: six MLPs and the CNN, each with its family's params
+    study = optuna.load_study(study_name="tutorial_c", storage=shipped)
+    assert len(study.trials) == 7
+    assert [t.params["family"] for t in study.trials] == ["mlp"] * 6 + ["cnn"]
+    for t in study.trials:
+        other = "cnn" if t.params["family"] == "mlp" else "mlp"
+        assert not [p for p in t.params if p.startswith(f"{other}.")], t.params
+    assert {"mlp.depth", "mlp.width", "mlp.dropout"} <= set(study.trials[0].params)
+
+
+@pytest.mark.slow  # runs the shipped studies small (about 20 s, once)
+def test_group_by_family_on_a_family_choice(shipped, tmp_path):
+    """group_by reads the stored family; a group names a section's parameter by the
+    builder's name (depth, stored as mlp.depth); a trial without it is not in the group."""
+    board = tmp_path / "board.yaml"
+    board.write_text(
+        yaml.safe_dump({"studies": [{"study": "tutorial_c", "storage": shipped}],
+                        "metric": "val_accuracy", "group_by": "family"})
+    )  # fmt: skip
+    box = render_comparison(board, out_dir=tmp_path).section("groups").figure.data
+    assert sorted(box[0].x) == ["cnn"] + ["mlp"] * 6
+    board.write_text(
+        yaml.safe_dump({"studies": [{"study": "tutorial_c", "storage": shipped}],
+                        "metric": "val_accuracy", "groups": {"deep": {"depth": 5}}})
+    )  # fmt: skip
+    box = render_comparison(board, out_dir=tmp_path).section("groups").figure.data
+    assert sorted(box[0].x) == ["deep"] * 4 + ["other"] * 3  # 2 one-layer MLPs and the CNN
 
 
 @pytest.mark.slow  # runs the shipped studies small (about 20 s, once)

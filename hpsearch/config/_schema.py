@@ -132,7 +132,17 @@ def _mark_sections(space: Any) -> Any:
 
 
 def _entry_kind(value: Any) -> str:
-    return "section" if isinstance(value, _SectionInput) else "param"
+    """``section`` for a marked mapping (validating) or a mapping of validated
+    parameters (serializing, where the mark is gone); else ``param``."""
+    if isinstance(value, _SectionInput):
+        return "section"
+    if (
+        isinstance(value, dict)
+        and value
+        and all(isinstance(v, RangeParam | ChoiceParam | FixedParam) for v in value.values())
+    ):
+        return "section"
+    return "param"
 
 
 Section = dict[str, Param]

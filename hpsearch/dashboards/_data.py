@@ -196,8 +196,14 @@ def _matches(value: Any, wanted: Any) -> bool:
 
 
 def _lookup(trial: FrozenTrial, name: str) -> Any:
+    """A trial's value of ``name``: a stored param, else (the family a choice) its
+    family's section param by the builder's name (``depth`` for ``mlp.depth``), else a
+    user attribute; None when the trial has none (a CNN trial has no ``depth``)."""
     if name in trial.params:
         return trial.params[name]
+    family = trial.params.get("family")
+    if isinstance(family, str) and f"{family}.{name}" in trial.params:
+        return trial.params[f"{family}.{name}"]
     value = TrialRecord.from_trial(trial).get(name)
     return value if isinstance(value, bool | int | float | str) else None
 
