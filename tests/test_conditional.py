@@ -342,3 +342,16 @@ def test_a_stored_family_choice_config_round_trips():
     assert again == config
     with pytest.raises(ConfigError):
         validate_config({"space": {"x": {"lo": 1}}})
+
+
+def test_narrowing_a_shipped_family_choice_keeps_that_familys_enqueued_trials():
+    repo = Path(__file__).parent.parent
+    for family, count in (("cnn", 1), ("mlp", 6)):
+        sf = hpsearch.load_study_file(
+            repo / "studies" / "tutorial_c.yaml", overrides=[f"model.family={family}"]
+        )
+        assert not sf.space.multi
+        kept = sf.enqueued()
+        assert len(kept) == count and all(v["family"] == family for _, v in kept)
+        for i, values in kept:
+            assert "family" not in sf.enqueue_params(values, path=f"search.enqueue[{i}]")

@@ -544,8 +544,9 @@ def open_run(
     add_search_paths(study_file.base_dir)
     study, dataset, created = _create_or_join_checked(study_file, worker)
     if created:
-        for values in study_file.config.search.enqueue:
-            study.enqueue_trial(study_file.enqueue_params(values, path="search.enqueue"))
+        for i, values in study_file.enqueued():
+            path = f"search.enqueue[{i}]"
+            study.enqueue_trial(study_file.enqueue_params(values, path=path))
     elif worker is None:
         _reseed_for_resume(study, study_file)
     n_trials = study_file.n_trials

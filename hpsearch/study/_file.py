@@ -99,12 +99,25 @@ class StudyFile:
         the space. With a define-by-run builder, the names the study file's ``space``
         does not write are the builder's: they are passed as they are (its ``hp`` or
         ``trial.suggest_*`` call takes them; a name it does not declare is ignored)."""
+        if not self.space.multi and values.get("family") == self.space.family.name:
+            values = {k: v for k, v in values.items() if k != "family"}  # a narrowed choice
         if not self.define_by_run:
             return self.space.to_optuna_params(values, path=path)
         owned = self.owned_names(self.space.family_of(values))
         own = {k: v for k, v in values.items() if k in owned}
         builders = {k: v for k, v in values.items() if k not in owned}
         return {**self.space.to_optuna_params(own, path=path), **builders}
+
+    def enqueued(self) -> list[tuple[int, Mapping[str, Any]]]:
+        """``search.enqueue``'s trials (with their index) that this study runs: an entry
+        naming a family of a section left unused (``--set model.family=cnn`` on a family
+        choice) is skipped."""
+        unused = set(self.space.unused_sections)
+        return [
+            (i, values)
+            for i, values in enumerate(self.config.search.enqueue)
+            if values.get("family") not in unused or values.get("family") is None
+        ]
 
     def attribute(self, exc: ConfigError) -> ConfigError:
         """``exc`` naming this study file, unless it already names a file."""
@@ -388,7 +401,7 @@ def _check_optuna(study: StudyFile) -> None:
         raise ConfigError(
             "give a budget: search.n_trials and/or search.timeout (seconds)", path="search.n_trials"
         )
-    for i, values in enumerate(cfg.search.enqueue):
+    for i, values in study.enqueued():
         study.enqueue_params(values, path=f"search.enqueue[{i}]")
     workers = cfg.workers
     if workers.grace_period <= workers.heartbeat_interval:
