@@ -259,12 +259,23 @@ def _enable_wal(db: Path) -> None:
     """WAL lets readers (a dashboard) and one writer work at the same time.
 
     The mode is stored in the database file, so setting it once is enough.
+    Two processes switching a brand-new file to WAL at the same instant: one of them
+    gets "database is locked" at once, without SQLite's busy handler (seen with two
+    ``hpsearch run`` started side by side on one new database), so the switch is tried
+    again until ``SQLITE_TIMEOUT``.
     """
-    con = sqlite3.connect(db, timeout=SQLITE_TIMEOUT)
-    try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+    deadline = time.monotonic() + SQLITE_TIMEOUT
+    while True:
+        con = sqlite3.connect(db, timeout=SQLITE_TIMEOUT)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        finally:
+            con.close()
+        time.sleep(0.05)
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:

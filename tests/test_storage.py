@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
 
 import optuna
@@ -23,6 +24,40 @@ def test_sqlite_is_created_in_wal_mode(tmp_path):
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     finally:
         con.close()
+
+
+def _open_at_once(path, barrier, results):
+    from hpsearch.storage import _enable_wal
+
+    barrier.wait()
+    try:
+        _enable_wal(path)
+        results.put("ok")
+    except Exception as exc:  # what the test reports
+        results.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_processes_switching_one_new_file_to_wal_at_once_all_succeed(tmp_path):
+    # two `hpsearch run` started side by side on one new SQLite file: without the retry,
+    # about one pair in twenty got "database is locked" at once (SQLite skips its busy
+    # handler there), so 40 rounds of 3 processes fail it with near certainty
+    ctx = multiprocessing.get_context("fork")
+    for i in range(40):
+        barrier, results = ctx.Barrier(3), ctx.Queue()
+        procs = [
+            ctx.Process(target=_open_at_once, args=(tmp_path / f"{i}.db", barrier, results))
+            for _ in range(3)
+        ]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+        assert [results.get() for _ in procs] == ["ok"] * 3, f"round {i}"
+        con = sqlite3.connect(tmp_path / f"{i}.db")
+        try:
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        finally:
+            con.close()
 
 
 def test_missing_files_and_folders(tmp_path):
