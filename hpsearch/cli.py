@@ -459,7 +459,7 @@ def export(
         typer.Option(
             "--format",
             "-f",
-            help="Comma-separated: keras, savedmodel, onnx (needs hpsearch[onnx]).",
+            help="Comma-separated: keras, savedmodel, onnx (needs hpsearch\\[onnx]).",
         ),
     ] = "keras,savedmodel",
     full: Annotated[
