@@ -204,6 +204,9 @@ class DataInfo:
         preprocessing: the scaling, in words.
         fingerprint: a hash of the training and validation arrays at export.
         fingerprint_of_search: the same hash recorded by the search, if any.
+        table: a table with string columns or gaps: its columns, their kinds and
+            fitted encoding (vocabularies, imputed values), see
+            :class:`hpsearch.data._table.TableSpec`; None for arrays.
     """
 
     name: str
@@ -221,6 +224,7 @@ class DataInfo:
     preprocessing: str
     fingerprint: str
     fingerprint_of_search: str | None
+    table: dict[str, Any] | None = None
 
 
 @dataclass
@@ -519,8 +523,52 @@ def _md_use(card: ModelCard) -> list[str]:
         f"{d.preprocessing}. Output: {m.output}.",
         f"Classes: {', '.join(str(c) for c in d.class_names)}.",
         "",
+        *_md_table_use(d),
         "Or: `hpsearch predict DIR INPUT` (`.npz`, `.npy`, CSV or PNG images).",
     )
+
+
+def _md_table_use(d: DataInfo) -> list[str]:
+    if not d.table:
+        return []
+    examples = {"categorical": '"red"', "numeric": "1.5"}
+    names = ", ".join(f'"{c["input"]}": [[{examples[c["kind"]]}]]' for c in d.table["columns"][:2])
+    return [
+        "The model takes a dict of named inputs, one per column, each of shape (n, 1): "
+        'a string for a categorical column (`""` for a gap), a float32 for a numeric '
+        f"one (NaN for a gap), e.g. `model.predict({{{names}, ...}})` with tf.constant "
+        "values. `hpsearch predict DIR new.csv` reads the raw CSV.",
+        "",
+    ]
+
+
+def _md_table(d: DataInfo) -> list[str]:
+    """The table's columns, kinds, vocabularies and imputation."""
+    if not d.table:
+        return []
+    lines = [
+        "",
+        "| column | input | kind | encoding | missing in train | imputed with |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in d.table["columns"]:
+        if c["kind"] == "numeric":
+            encoding = f"standardized (mean {_num(c['mean'])}, std {_num(c['std'])})"
+            encoding += " + missing indicator" if c["indicator"] else ""
+            imputed = f"median {_num(c['median'])}"
+        else:
+            dropped = c["categories_in_train"] - len(c["vocabulary"])
+            encoding = f"one-hot, {len(c['vocabulary'])} values + out-of-vocabulary"
+            encoding += f" ({dropped} rare training values in it)" if dropped else ""
+            imputed = (
+                "a category of its own" if "" in c["vocabulary"] else "out-of-vocabulary bucket"
+            )
+        lines.append(
+            f"| {c['name']} | `{c['input']}` | {c['kind']} | {encoding} | "
+            f"{c['missing_in_train']} | {imputed} |"
+        )
+    missing = ", ".join(f"`{v}`" for v in d.table["missing_values"])
+    return [*lines, "", f"Missing values: {missing} (any case)."]
 
 
 def _md_files(card: ModelCard) -> list[str]:
@@ -586,6 +634,7 @@ def _md_data(card: ModelCard) -> list[str]:
         f"* scaling: {scaling}",
         "* training data fingerprint (sha256 of the train and validation arrays): "
         f"`{d.fingerprint}`" + differs,
+        *_md_table(d),
     )
 
 

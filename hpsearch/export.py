@@ -206,6 +206,12 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     from hpsearch.data._registry import DATASETS, _shape, _split
 
     raw = DATASETS[cfg.name].load(cfg, base)
+    if dataset.table is not None:  # a table: raw cells, checked through the fitted encoding
+        x = np.asarray(raw.x_train)
+        _, _, cells, _ = _split(x, np.asarray(raw.y_train).reshape(-1), cfg.test, cfg.seed, "test")
+        if not np.array_equal(dataset.table.encode(cells), dataset.x_test):
+            raise RuntimeError("the raw test split does not match the loaded data set (a bug)")
+        return cells
     if raw.x_test is None or raw.y_test is None:
         x = np.asarray(raw.x_train)
         y = np.asarray(raw.y_train).reshape(-1)
@@ -286,9 +292,13 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
 
     from hpsearch.training import make_optimizer
 
-    inputs = keras.Input(shape=dataset.input_shape, name="inputs")
-    layer = _scaling_layer(dataset.scaling)
-    x = layer(inputs) if layer is not None else inputs
+    inputs: Any
+    if dataset.table is not None:  # one named input per column, the encoding as layers
+        inputs, x = dataset.table.keras_inputs()
+    else:
+        inputs = keras.Input(shape=dataset.input_shape, name="inputs")
+        layer = _scaling_layer(dataset.scaling)
+        x = layer(inputs) if layer is not None else inputs
     # training=False: the network runs in inference mode whatever calls it; without it a
     # SavedModel's serve() applied random augmentation and batch statistics, and tf2onnx
     # kept random ops that onnxruntime refuses
@@ -301,7 +311,7 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     return model
 
 
-def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurement, np.ndarray]:
+def _measure(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Measurement, np.ndarray]:
     """Accuracy, loss and the predicted probabilities of ``model`` on ``(x, y)``.
 
     Accuracy is the exact share of correct predictions (Keras reports it in float32);
@@ -323,7 +333,12 @@ def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurem
     return measured, probs
 
 
-def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+def _model_inputs(dataset: Dataset, x: np.ndarray) -> Any:
+    """What the exported model takes: ``x`` itself, or a table's named columns."""
+    return dataset.table.inputs(x) if dataset.table is not None else x
+
+
+def _predict(model: keras.Model, x: Any) -> np.ndarray:
     return np.asarray(model.predict(x, batch_size=256, verbose=0))
 
 
@@ -494,7 +509,7 @@ def _build(job: _Job) -> _Built:
     validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
     x_test = raw_test_inputs(study_file.config.data, study_file.base_dir, dataset)
     # what a user gets from model.keras after load_model
-    test, probs = _measure(model, x_test, dataset.y_test)
+    test, probs = _measure(model, _model_inputs(dataset, x_test), dataset.y_test)
     return _Built(
         model=model,
         inner=network.inner,
@@ -730,7 +745,11 @@ def _model_info(built: _Built) -> ModelInfo:
         name=model.name,
         parameters=int(model.count_params()),
         trainable_parameters=int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
-        input=InputSpec(name="inputs", shape=jsonable(list(ds.input_shape)), dtype="float32"),
+        input=(
+            InputSpec(name="inputs", shape=jsonable(list(ds.input_shape)), dtype="float32")
+            if ds.table is None
+            else InputSpec(name="columns", shape=[len(ds.table.columns)], dtype="string|float32")
+        ),
         output=f"softmax probabilities over the {ds.num_classes} classes",
         training_only_layers=_training_only(built.inner),
         summary=_summary(model),
@@ -749,12 +768,13 @@ def _data_info(job: _Job, built: _Built) -> DataInfo:
         validation=int(len(ds.x_val)),
         test=int(len(ds.x_test)),
         input_shape=jsonable(list(ds.input_shape)),
-        raw_dtype=str(built.x_test.dtype),
+        raw_dtype=str(built.x_test.dtype) if ds.table is None else "str (CSV cells)",
         class_names=jsonable(ds.class_names),
         scaling=jsonable(dict(ds.scaling)),
-        preprocessing=_describe_scaling(ds.scaling),
+        preprocessing=(_describe_scaling(ds.scaling) if ds.table is None else ds.table.describe()),
         fingerprint=ds.fingerprint,
         fingerprint_of_search=_search_meta(job.study).get("data", {}).get("fingerprint"),
+        table=ds.table.to_dict() if ds.table is not None else None,
     )
 
 
@@ -822,7 +842,11 @@ def _write_card(tmp: Path, card: ModelCard) -> list[str]:
 
 def _write_formats(tmp: Path, built: _Built, card: ModelCard, fmts: Sequence[str]) -> list[str]:
     """The model in each format asked for; SavedModel and ONNX are checked against Keras."""
-    sample = built.x_test[:256].astype("float32")
+    sample = (
+        _model_inputs(built.dataset, built.x_test[:256])
+        if built.dataset.table is not None
+        else built.x_test[:256].astype("float32")
+    )
     expected = built.test_probs[:256]
     files: list[str] = []
     if "keras" in fmts:
@@ -830,6 +854,11 @@ def _write_formats(tmp: Path, built: _Built, card: ModelCard, fmts: Sequence[str
     if "savedmodel" in fmts:
         files.append(_write_savedmodel(tmp, built.model, card, sample, expected))
     if "onnx" in fmts:
+        if built.dataset.table is not None:
+            raise HpsearchError(
+                "ONNX export does not take a table with string columns (its string lookups "
+                "have no ONNX form); export with --format keras,savedmodel"
+            )
         files.append(_write_onnx(tmp, built.model, card, sample, expected))
     return files
 
@@ -845,7 +874,7 @@ def _write_keras(tmp: Path, model: keras.Model, card: ModelCard) -> str:
 
 
 def _write_savedmodel(
-    tmp: Path, model: keras.Model, card: ModelCard, sample: np.ndarray, expected: np.ndarray
+    tmp: Path, model: keras.Model, card: ModelCard, sample: Any, expected: np.ndarray
 ) -> str:
     import tensorflow as tf
 

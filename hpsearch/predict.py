@@ -5,6 +5,10 @@ an ``.npz`` (``x``/``x_test`` with optional ``y``/``y_test`` labels, or ``--key`
 an ``.npy``, a CSV (one sample per row; a ``label`` column, if present, is used
 to report the accuracy) or PNG images (files or a folder). Flat rows are
 reshaped to the model's input shape, a missing channel axis is added.
+
+A model trained on a table with string columns or gaps (its card has
+``data.table``) takes the raw CSV: columns found by their header names (others
+are ignored), string cells, gaps and categories never seen in training.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,7 +63,7 @@ class Exported:
         card: the folder's model card, or None if it has none.
     """
 
-    run: Callable[[np.ndarray], np.ndarray]
+    run: Callable[[Any], np.ndarray]
     input_shape: list[int]
     card: ModelCard | None = None
 
@@ -112,13 +117,59 @@ def _load_savedmodel(folder: Path, card: ModelCard | None) -> Exported:
         spec = loaded.serve.concrete_functions[0].structured_input_signature[0][0]
         shape = list(spec.shape[1:])
 
-    def run(x: np.ndarray) -> np.ndarray:
-        return np.concatenate([loaded.serve(x[i : i + 256]).numpy() for i in range(0, len(x), 256)])
+    def run(x: Any) -> np.ndarray:
+        # a table's inputs are a dict of named columns
+        n = int(next(iter(x.values())).shape[0]) if isinstance(x, dict) else len(x)
+        return np.concatenate(
+            [loaded.serve(_rows(x, i, i + 256)).numpy() for i in range(0, n, 256)]
+        )
 
     return Exported(run, shape, card)
 
 
+def _rows(x: Any, start: int, stop: int) -> Any:
+    if isinstance(x, dict):
+        return {k: v[start:stop] for k, v in x.items()}
+    return x[start:stop]
+
+
 # ------------------------------------------------------------------ reading
+def read_table(
+    inputs: Sequence[str | Path], table: dict[str, Any], label_column: str | None
+) -> tuple[dict[str, Any], list[str], np.ndarray | None]:
+    """Read a raw CSV for a table model: ``(named inputs, names, labels or None)``.
+
+    Raises:
+        HpsearchError: not one CSV file, a feature column missing from its header,
+            ragged rows, or a word in a numeric column.
+    """
+    from hpsearch.data._table import TableError, TableSpec, read_csv_rows
+
+    paths = [Path(p) for p in inputs]
+    if len(paths) != 1 or paths[0].suffix.lower() not in (".csv", ".txt"):
+        raise HpsearchError("this model takes a table: give one .csv file with a header")
+    path = paths[0]
+    if not path.is_file():
+        raise HpsearchError(f"{path}: file not found")
+    spec = TableSpec.from_dict(table)
+    try:
+        header, rows = read_csv_rows(path, None)
+        absent = [c.name for c in spec.columns if c.name not in header]
+        if absent:
+            raise TableError(
+                f"no column {absent[0]!r} in the header; the model takes "
+                + ", ".join(c.name for c in spec.columns)
+            )
+        where = [header.index(c.name) for c in spec.columns]
+        cells = np.asarray([[r[j] for j in where] for r in rows], dtype=object)
+        x = spec.inputs(cells)
+    except TableError as exc:
+        raise HpsearchError(f"{path}: {exc}") from None
+    col = header.index(label_column) if label_column and label_column in header else None
+    labels = np.asarray([r[col].strip() for r in rows]) if col is not None else None
+    return x, [f"{path.name}[{i}]" for i in range(len(rows))], labels
+
+
 def read_inputs(
     inputs: Sequence[str | Path],
     input_shape: Sequence[int],
@@ -288,8 +339,13 @@ def predict(
     loaded = load_exported(model_dir)
     card = loaded.card
     label_column = card.data.label_column if card is not None else None
-    x, names, y = read_inputs(inputs, loaded.input_shape, key=key, label_column=label_column)
-    probs = loaded.run(x.astype("float32"))
+    x: Any
+    if card is not None and card.data.table:
+        x, names, y = read_table(inputs, card.data.table, label_column)
+    else:
+        x, names, y = read_inputs(inputs, loaded.input_shape, key=key, label_column=label_column)
+        x = x.astype("float32")
+    probs = loaded.run(x)
     known = card.data.class_names if card is not None else None
     class_names = [str(c) for c in known or range(probs.shape[1])]
     labels = [class_names[i] for i in probs.argmax(axis=1)]

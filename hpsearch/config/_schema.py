@@ -166,6 +166,9 @@ class DataConfig(_Strict):
     test: float | int = Field(default=0.2, gt=0)
     subset: int | None = Field(default=None, gt=0)
     seed: int = 0
+    categorical: list[str] = Field(default_factory=list)
+    numeric: list[str] = Field(default_factory=list)
+    max_categories: int = Field(default=50, ge=1)
 
     @field_validator("validation", "test")
     @classmethod

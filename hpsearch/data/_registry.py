@@ -9,7 +9,6 @@ selection: only export looks at it.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.config._schema import DataConfig
+from hpsearch.data._table import TableError, TableSpec, column_kinds, is_missing, read_csv_rows
 from hpsearch.exceptions import ConfigError
 
 __all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset"]
@@ -35,6 +35,8 @@ class RawData:
     y_test: np.ndarray | None = None
     class_names: list[str] | None = None
     max_value: float | None = None
+    columns: list[str] | None = None  # a table (hpsearch.data._table): x holds raw cells
+    kinds: list[str] | None = None
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Dataset:
     class_names: list[str]
     scaling: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    table: TableSpec | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -69,6 +72,7 @@ class Dataset:
             "class_names": self.class_names,
             "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
             "fingerprint": self.fingerprint,
+            **({"table": self.table.summary()} if self.table is not None else {}),
         }
 
 
@@ -149,34 +153,53 @@ def _npz(cfg: DataConfig, base: Path) -> RawData:
 
 
 def _csv(cfg: DataConfig, base: Path) -> RawData:
+    """A CSV with a header: all-numeric features as a float matrix, else a table of raw
+    cells with its columns' kinds (see :mod:`hpsearch.data._table`)."""
     path = _resolve(cfg, base)
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header or cfg.label_column not in header:
+    try:
+        header, rows = read_csv_rows(path, None)
+        if cfg.label_column not in header:
             raise ConfigError(
-                f"label column not in the CSV header (columns: {', '.join((header or [])[:10])})",
+                "label column not in the CSV header (columns: "
+                f"{', '.join(header[:10])}{' ...' if len(header) > 10 else ''})"
+                + ("; the first line must name the columns" if all(map(_number, header)) else ""),
                 path="data.label_column",
                 value=cfg.label_column,
                 has_value=True,
             )
         col = header.index(cfg.label_column)
-        labels, rows = [], []
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            labels.append(row[col])
-            try:
-                rows.append([float(v) for i, v in enumerate(row) if i != col])
-            except ValueError:
-                raise ConfigError(
-                    f"non-numeric feature on line {line_no}",
-                    path="data.path",
-                    value=cfg.path,
-                    has_value=True,
-                ) from None
-    x = np.asarray(rows, dtype="float32")
+        labels = [r[col] for r in rows]
+        _check_labels(labels, cfg.label_column)
+        names = [h for i, h in enumerate(header) if i != col]
+        if not names:
+            raise TableError("the CSV has only the label column: no feature to learn from")
+        features = [[v for i, v in enumerate(r) if i != col] for r in rows]
+        numbers = all(_number(v) and not is_missing(v) for r in features for v in r)
+        if cfg.categorical or not numbers:
+            kinds = column_kinds(names, features, cfg.categorical, cfg.numeric)
+            cells = np.asarray(features, dtype=object)
+            return RawData(cells, np.asarray(labels), columns=names, kinds=kinds)
+    except TableError as exc:
+        raise ConfigError(str(exc), path="data.path", value=cfg.path, has_value=True) from None
+    x = np.asarray([[float(v) for v in r] for r in features], dtype="float32")
     return RawData(x, np.asarray(labels))
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_labels(labels: list[str], column: str) -> None:
+    gaps = [i for i, v in enumerate(labels) if is_missing(v)]
+    if gaps:
+        raise TableError(
+            f"the label column {column!r} has {len(gaps)} missing value(s) (first on line "
+            f"{gaps[0] + 2}); drop those rows or fill them in"
+        )
 
 
 DATASETS: dict[str, DataSource] = {
@@ -237,6 +260,14 @@ def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> Non
         if not path.is_file():
             raise ConfigError(
                 f"file not found ({path})", path="data.path", value=cfg.path, has_value=True
+            )
+    for key in ("categorical", "numeric"):
+        if getattr(cfg, key) and cfg.name != "csv":
+            raise ConfigError(
+                "column kinds are for data.name: csv only",
+                path=f"data.{key}",
+                value=getattr(cfg, key),
+                has_value=True,
             )
     if cfg.name == "csv" and needs_images and not cfg.image_shape:
         raise ConfigError(
@@ -316,10 +347,15 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
     )
     class_names = raw.class_names or [str(c) for c in classes.tolist()]
 
-    shape = tuple(cfg.image_shape) if cfg.image_shape else None
-    arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
-    scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
-    x, x_val, x_test = (apply_scaling(a, scaling) for a in arrays)
+    table = None
+    if raw.columns is not None:
+        table, scaling = _fit_table(cfg, raw, x), {"kind": "none"}
+        x, x_val, x_test = (_encode(table, a, cfg) for a in (x, x_val, x_test))
+    else:
+        shape = tuple(cfg.image_shape) if cfg.image_shape else None
+        arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
+        scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
+        x, x_val, x_test = (apply_scaling(a, scaling) for a in arrays)
     digest = hashlib.sha256()
     for a in (x, y, x_val, y_val):
         digest.update(np.ascontiguousarray(a).tobytes())
@@ -335,7 +371,30 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         class_names,
         scaling,
         digest.hexdigest()[:16],
+        table,
     )
+
+
+def _fit_table(cfg: DataConfig, raw: RawData, x_train: np.ndarray) -> TableSpec:
+    """The table's encoding, fitted on the training split only."""
+    assert raw.columns is not None and raw.kinds is not None
+    for key, bad in (("image_shape", cfg.image_shape), ("scale", cfg.scale in ("none", "unit"))):
+        if bad:
+            raise ConfigError(
+                "not for a table with string columns or gaps (numeric columns are "
+                "standardized, categorical ones one-hot encoded)",
+                path=f"data.{key}",
+                value=getattr(cfg, key),
+                has_value=True,
+            )
+    return TableSpec.fit(raw.columns, raw.kinds, x_train, cfg.max_categories)
+
+
+def _encode(table: TableSpec, cells: np.ndarray, cfg: DataConfig) -> np.ndarray:
+    try:
+        return table.encode(cells)
+    except TableError as exc:
+        raise ConfigError(str(exc), path="data.path", value=cfg.path, has_value=True) from None
 
 
 def _shape(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
