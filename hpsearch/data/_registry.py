@@ -162,7 +162,11 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
             raise ConfigError(
                 "label column not in the CSV header (columns: "
                 f"{', '.join(header[:10])}{' ...' if len(header) > 10 else ''})"
-                + ("; the first line must name the columns" if all(map(_number, header)) else ""),
+                + (
+                    "; the first line holds a number: it must name the columns"
+                    if any(map(_number, header))
+                    else ""
+                ),
                 path="data.label_column",
                 value=cfg.label_column,
                 has_value=True,

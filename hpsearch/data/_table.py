@@ -56,6 +56,10 @@ def _is_number(cell: str) -> bool:
     return True
 
 
+def _number_or_gap(cell: str) -> bool:
+    return is_missing(cell) or _is_number(cell)
+
+
 class TableError(ValueError):
     """Bad table input; the caller turns it into its own one-line error."""
 
@@ -73,8 +77,8 @@ def read_csv_rows(path: Path, label_column: str | None) -> tuple[list[str], list
         if not header:
             raise TableError("empty CSV: the first line must name the columns")
         if label_column is not None and label_column not in header:
-            if all(_is_number(v) for v in header):
-                raise TableError("the CSV has no header row: the first line must name the columns")
+            if any(_is_number(v) for v in header):
+                raise TableError("the first line holds a number: it must name the columns")
             raise TableError(f"label column {label_column!r} not in the CSV header")
         rows = []
         for line_no, row in enumerate(reader, start=2):
@@ -338,11 +342,13 @@ def column_kinds(
         raise TableError(f"column {sorted(both)[0]!r} is in both data.categorical and data.numeric")
     kinds = []
     for j, name in enumerate(names):
-        cells = [r[j].strip() for r in rows if not is_missing(r[j])]
-        if not cells:
+        if all(is_missing(r[j]) for r in rows):
             raise TableError(f"column {name!r} has no value (every cell is missing)")
-        words = [v for v in cells if not _is_number(v)]
-        if name in numeric and words:
-            raise TableError(f"column {name!r} is listed in data.numeric but has {words[0]!r}")
-        kinds.append("categorical" if name in categorical or words else "numeric")
+        word = next((i for i, r in enumerate(rows) if not _number_or_gap(r[j])), None)
+        if name in numeric and word is not None:
+            raise TableError(
+                f"column {name!r} is listed in data.numeric but line {word + 2} has "
+                f"{rows[word][j].strip()!r}"
+            )
+        kinds.append("categorical" if name in categorical or word is not None else "numeric")
     return kinds
