@@ -350,6 +350,8 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The card as plain JSON values, keys in the order of ``model_card.json``."""
         result: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        if result["data"].get("table") is None:  # arrays: the card as before tables
+            del result["data"]["table"]
         return result
 
     @classmethod

@@ -282,7 +282,7 @@ def test_bad_tables_are_one_line_and_write_nothing(tmp_path, case, header, rows,
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"numeric": ["color"]}, r"column 'color' is listed in data.numeric but line 3 has 'green'"),
+        ({"numeric": ["color"]}, r"'color' is listed in data.numeric but line 3 has 'green'"),
         ({"categorical": ["colour"]}, r"data.categorical: no column 'colour'"),
         ({"scale": "unit"}, r"data.scale: got 'unit'; not for a table"),
     ],
