@@ -166,7 +166,7 @@ def read_table(
     except TableError as exc:
         raise HpsearchError(f"{path}: {exc}") from None
     col = header.index(label_column) if label_column and label_column in header else None
-    labels = np.asarray([r[col].strip() for r in rows]) if col is not None else None
+    labels = np.asarray([r[col] for r in rows]) if col is not None else None
     return x, [f"{path.name}[{i}]" for i in range(len(rows))], labels
 
 

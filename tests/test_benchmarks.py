@@ -282,6 +282,13 @@ def test_workers_throughput_quick():
     assert all(r[-1].endswith("/ 0") for r in rows[1:])  # the reader never failed
 
 
+def test_table_encoding_quick():
+    rows = _run_quick("table_encoding.py")
+    assert rows[0] == ["categorical columns", "test accuracy", "parameters", "train s"]
+    assert [r[0] for r in rows[1:]] == ["one-hot, cap 50", "one-hot, no cap", "embedding 8"]
+    assert all(0.5 < float(r[1].split()[0]) <= 1 for r in rows[1:])  # better than chance
+
+
 @pytest.mark.parametrize("sampler", ["tpe", "random"])
 def test_bookkeeping_quick(sampler):
     rows = _run_quick("bookkeeping.py", "--sampler", sampler)
