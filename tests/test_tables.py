@@ -260,6 +260,8 @@ BAD = [
     ("only the label", ["label"], [["a"], ["b"]] * 20, r"only the label column"),
     ("no header", ["1.5", "red", "0"], [["2.5", "blue", "1"]] * 40,
      r"label column not in the CSV header .*the first line holds a number: it must name"),
+    ("named twice", ["color", "color", "label"], [["red", "blue", "a"], ["x", "y", "b"]] * 20,
+     r"column 'color' appears twice in the header"),
     ("ragged", ["color", "size", "label"], [["red", "1", "a"]] * 20 + [["blue", "b"]],
      r"line 22 has 2 cells, the header 3"),
 ]  # fmt: skip

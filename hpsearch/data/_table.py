@@ -330,13 +330,16 @@ def column_kinds(
     """Each column's kind (see the module's docstring).
 
     Raises:
-        TableError: a column with no value at all, an override naming no column or
-            both kinds, or a ``numeric`` column holding a word.
+        TableError: a column named twice or with no value at all, an override naming
+            no column or both kinds, or a ``numeric`` column holding a word.
     """
     for what, given in (("categorical", categorical), ("numeric", numeric)):
         unknown = [c for c in given if c not in names]
         if unknown:
             raise TableError(f"data.{what}: no column {unknown[0]!r} among the features")
+    twice = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if twice is not None:
+        raise TableError(f"column {twice!r} appears twice in the header")
     both = set(categorical) & set(numeric)
     if both:
         raise TableError(f"column {sorted(both)[0]!r} is in both data.categorical and data.numeric")
