@@ -538,8 +538,9 @@ def _md_table_use(d: DataInfo) -> list[str]:
     return [
         "The model takes a dict of named inputs, one per column, each of shape (n, 1): "
         'a string for a categorical column (`""` for a gap), a float32 for a numeric '
-        f"one (NaN for a gap), e.g. `model.predict({{{names}, ...}})` with tf.constant "
-        "values. `hpsearch predict DIR new.csv` reads the raw CSV.",
+        f"one (NaN for a gap), e.g. `model({{{names}, ...}})` with NumPy arrays; "
+        "`model.predict` wants `tf.constant` values for the string columns. "
+        "`hpsearch predict DIR new.csv` reads the raw CSV.",
         "",
     ]
 

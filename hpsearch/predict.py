@@ -154,13 +154,14 @@ def read_table(
     spec = TableSpec.from_dict(table)
     try:
         header, rows = read_csv_rows(path, None)
-        absent = [c.name for c in spec.columns if c.name not in header]
+        names = [h.strip() for h in header]  # "age, workclass" has " workclass"
+        absent = [c.name.strip() for c in spec.columns if c.name.strip() not in names]
         if absent:
             raise TableError(
                 f"no column {absent[0]!r} in the header; the model takes "
-                + ", ".join(c.name for c in spec.columns)
+                + ", ".join(c.name.strip() for c in spec.columns)
             )
-        where = [header.index(c.name) for c in spec.columns]
+        where = [names.index(c.name.strip()) for c in spec.columns]
         cells = np.asarray([[r[j] for j in where] for r in rows], dtype=object)
         x = spec.inputs(cells)
     except TableError as exc:
