@@ -501,6 +501,11 @@ def _build(job: _Job) -> _Built:
     params = study_file.space.params_from_optuna(trial.params)
     seed = study_file.trial_seed(trial)
     dataset = _dataset(job)
+    if dataset.table is not None and "onnx" in job.fmts:  # refused before any re-training
+        raise HpsearchError(
+            "ONNX export does not take a table with string columns (its string lookups "
+            "have no ONNX form); export with --format keras,savedmodel"
+        )
     network = _network(job, params, dataset, seed)
     source = (
         "kept" if network.artifact is not None else ("retrained_full" if job.full else "retrained")
@@ -854,11 +859,6 @@ def _write_formats(tmp: Path, built: _Built, card: ModelCard, fmts: Sequence[str
     if "savedmodel" in fmts:
         files.append(_write_savedmodel(tmp, built.model, card, sample, expected))
     if "onnx" in fmts:
-        if built.dataset.table is not None:
-            raise HpsearchError(
-                "ONNX export does not take a table with string columns (its string lookups "
-                "have no ONNX form); export with --format keras,savedmodel"
-            )
         files.append(_write_onnx(tmp, built.model, card, sample, expected))
     return files
 

@@ -298,6 +298,14 @@ def test_bad_column_kinds_are_one_line(tmp_path, data, message):
     assert re.search(message, result.stderr), result.stderr
 
 
+def test_column_kinds_are_for_csv_only(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("data: {name: digits, categorical: [a]}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "data.categorical: got ['a']; column kinds are for data.name: csv only" in result.stderr
+
+
 def test_onnx_refuses_a_table_and_writes_nothing(exported, tmp_path, monkeypatch):
     import hpsearch.export
     from hpsearch.exceptions import HpsearchError

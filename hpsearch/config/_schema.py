@@ -155,7 +155,13 @@ SpaceEntry = Annotated[
 
 
 class DataConfig(_Strict):
-    """Which data set, how it is scaled and split."""
+    """Which data set, how it is scaled and split.
+
+    ``categorical``, ``numeric`` and ``max_categories`` apply to a CSV read as a table
+    (string cells or gaps among its features, see :mod:`hpsearch.data._table`): columns to
+    one-hot encode even if they hold numbers, columns that must be numbers, and the one-hot
+    values kept per column (rarer ones share the out-of-vocabulary bucket).
+    """
 
     name: str = "digits"
     path: str | None = None
