@@ -203,9 +203,9 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     must give ``dataset.x_test`` bit for bit.
     """
     from hpsearch.data import apply_scaling
-    from hpsearch.data._registry import DATASETS, _shape, _split
+    from hpsearch.data._registry import _shape, _split, load_raw
 
-    raw = DATASETS[cfg.name].load(cfg, base)
+    raw = load_raw(cfg, base)
     if raw.x_test is None or raw.y_test is None:
         x = np.asarray(raw.x_train)
         y = np.asarray(raw.y_train).reshape(-1)
@@ -339,6 +339,7 @@ def export_trial(
     retrain: bool = False,
     force: bool = False,
     on_message: Callable[[str], None] | None = None,
+    data: Any = None,
 ) -> ExportResult:
     """Export the best trial of a study (or trial ``trial``) with its model card.
 
@@ -353,6 +354,8 @@ def export_trial(
         retrain: re-train from the stored params and seed even if weights were kept.
         force: replace an existing ``out``.
         on_message: called with progress notes (re-training, warnings).
+        data: the arrays a study run with ``hpsearch.run(..., data=...)`` was given (any
+            form that takes); such a study cannot be exported without them.
 
     Raises:
         HpsearchError: no such study or trial, ``out`` exists, the ONNX extra is
@@ -377,6 +380,30 @@ def export_trial(
         force=force,
         note=on_message or (lambda _msg: None),
     )
+    if data is None:
+        return _export_job(job)
+    from hpsearch.data._arrays import registered
+    from hpsearch.study import with_arrays
+
+    limit = job.study_file.config.data.memory_limit_mb
+    with registered(data, limit) as key:
+        job = dataclasses.replace(job, study_file=with_arrays(job.study_file, key))
+        return _export_job(job)
+
+
+def _export_job(job: _Job) -> ExportResult:
+    if job.study_file.config.data.name == "arrays":  # refused before TensorFlow loads
+        from hpsearch.data._arrays import registered_arrays
+
+        try:
+            registered_arrays(job.study_file.config.data.arrays)
+        except HpsearchError:
+            name = job.study.study_name
+            raise HpsearchError(
+                f"study {name!r} ran on arrays passed from Python (hpsearch.run(..., "
+                "data=...)), not on a file: export it from Python with the same arrays, "
+                f"hpsearch.export_trial({name!r}, storage=..., data=(x, y))"
+            ) from None
     built = _build(job)
     card = _card(job, built)
     files = _write(job, built, card)

@@ -3,8 +3,10 @@
 ``digits`` ships with scikit-learn (the offline default); ``mnist``,
 ``fashion_mnist`` and ``cifar10`` come through ``keras.datasets`` (downloaded
 and cached when online) or from a local ``.npz`` given as ``data.path``; ``npz``
-and ``csv`` read a user's file. The test split is kept apart and never used for
-selection: only export looks at it.
+and ``csv`` read a user's file; ``images`` a folder of class sub-folders
+(:mod:`hpsearch.data._images`); ``package.module:function`` calls a user's loader and
+``arrays`` takes the arrays given to the Python API (:mod:`hpsearch.data._arrays`).
+The test split is kept apart and never used for selection: only export looks at it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from hpsearch.config._schema import DataConfig
 from hpsearch.exceptions import ConfigError
 
-__all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset"]
+__all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset", "load_raw"]
 
 
 @dataclass
@@ -52,6 +54,8 @@ class Dataset:
     class_names: list[str]
     scaling: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    raw_shapes: dict[str, list[int]] = field(default_factory=dict)
+    """The arrays' shapes as a loader or the Python API gave them (empty for the others)."""
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -69,7 +73,7 @@ class Dataset:
             "class_names": self.class_names,
             "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
             "fingerprint": self.fingerprint,
-        }
+        } | ({"raw_shapes": self.raw_shapes} if self.raw_shapes else {})
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class DataSource:
     load: Callable[[DataConfig, Path], RawData]
     needs_path: bool = False
     images: bool = True
+    user: bool = False  # a loader or the API's arrays: their shapes are recorded
 
 
 def _digits(cfg: DataConfig, base: Path) -> RawData:
@@ -179,6 +184,25 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
     return RawData(x, np.asarray(labels))
 
 
+def _images(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._images import load_images
+
+    x, y, class_names = load_images(cfg, _resolve(cfg, base))
+    return RawData(x, y, class_names=class_names, max_value=255.0)
+
+
+def _user_loader(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._arrays import call_loader
+
+    return RawData(*call_loader(cfg.name, cfg.memory_limit_mb))
+
+
+def _arrays(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._arrays import registered_arrays
+
+    return RawData(*registered_arrays(cfg.arrays))
+
+
 DATASETS: dict[str, DataSource] = {
     "digits": DataSource(_digits),
     "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
@@ -220,19 +244,45 @@ DATASETS: dict[str, DataSource] = {
     ),
     "npz": DataSource(_npz, needs_path=True, images=False),
     "csv": DataSource(_csv, needs_path=True, images=False),
+    "images": DataSource(_images, needs_path=True),
+    "arrays": DataSource(_arrays, images=False, user=True),
 }
+_LOADER = DataSource(_user_loader, images=False, user=True)
+
+
+def source_of(name: str) -> DataSource:
+    """The registry entry of ``data.name`` (a ``module:function`` is a user's loader)."""
+    return _LOADER if ":" in name else DATASETS[name]
+
+
+_RAW_CACHE: dict[str, RawData] = {}
+
+
+def load_raw(cfg: DataConfig, base: Path) -> RawData:
+    """The data set as its loader returns it. An image folder's decoded images and a
+    user loader's return are kept for the process (export reads the test split again;
+    a loader is called once)."""
+    if cfg.name not in ("images",) and ":" not in cfg.name:
+        return source_of(cfg.name).load(cfg, base)
+    key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
+    if key not in _RAW_CACHE:
+        _RAW_CACHE[key] = source_of(cfg.name).load(cfg, base)
+    return _RAW_CACHE[key]
 
 
 def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> None:
-    """Check the ``data`` section without loading anything."""
-    source = DATASETS.get(cfg.name)
-    if source is None:
-        raise ConfigError(
-            "allowed: " + ", ".join(DATASETS), path="data.name", value=cfg.name, has_value=True
-        )
+    """Check the ``data`` section without loading anything (an image folder is listed,
+    a user loader's module is found by :func:`hpsearch.study.check_user_builder`)."""
+    _check_name(cfg)
+    source = source_of(cfg.name)
     if source.needs_path and not cfg.path:
         raise ConfigError(f"data set {cfg.name!r} needs data.path", path="data.path")
-    if cfg.path:
+    _check_images(cfg)
+    if cfg.name == "images":
+        from hpsearch.data._images import list_image_folder
+
+        list_image_folder(_resolve(cfg, base), str(cfg.path))
+    elif cfg.path:
         path = _resolve(cfg, base)
         if not path.is_file():
             raise ConfigError(
@@ -252,6 +302,47 @@ def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> Non
         )
 
 
+def _check_name(cfg: DataConfig) -> None:
+    if ":" in cfg.name:
+        module, _, func = cfg.name.partition(":")
+        if (
+            not module
+            or not func.isidentifier()
+            or not all(p.isidentifier() for p in module.split("."))
+        ):
+            raise ConfigError(
+                "a loader is package.module:function",
+                path="data.name",
+                value=cfg.name,
+                has_value=True,
+            )
+    elif cfg.name not in DATASETS:
+        raise ConfigError(
+            "allowed: " + ", ".join(DATASETS) + ", or package.module:function (a loader)",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
+    elif cfg.name == "arrays" and cfg.arrays is None:
+        raise ConfigError(
+            "arrays are given from Python, hpsearch.run(study, data=(x, y)); a study file "
+            "names a data set, a file (npz, csv, images) or a loader package.module:function",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
+
+
+def _check_images(cfg: DataConfig) -> None:
+    if cfg.image_size is not None and (len(cfg.image_size) != 2 or min(cfg.image_size) < 1):
+        raise ConfigError(
+            "[height, width], two positive sizes, e.g. [64, 64]",
+            path="data.image_size",
+            value=cfg.image_size,
+            has_value=True,
+        )
+
+
 _CACHE: dict[str, Dataset] = {}
 
 
@@ -264,6 +355,8 @@ def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
         ((8, 8, 1), 10)
     """
     base = base or Path.cwd()
+    if cfg.name == "arrays":  # held only while the call that passed them runs
+        return _prepare(cfg, base)
     key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
     if key not in _CACHE:
         _CACHE[key] = _prepare(cfg, base)
@@ -291,7 +384,7 @@ def _split(
 
 
 def _prepare(cfg: DataConfig, base: Path) -> Dataset:
-    raw = DATASETS[cfg.name].load(cfg, base)
+    raw = load_raw(cfg, base)
     x, y = np.asarray(raw.x_train), np.asarray(raw.y_train).reshape(-1)
     if len(x) != len(y):
         raise ConfigError(
@@ -315,6 +408,13 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)
     )
     class_names = raw.class_names or [str(c) for c in classes.tolist()]
+    if len(class_names) != len(classes):
+        raise ConfigError(
+            f"{len(class_names)} class names for {len(classes)} classes in the labels",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
 
     shape = tuple(cfg.image_shape) if cfg.image_shape else None
     arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
@@ -335,7 +435,14 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         class_names,
         scaling,
         digest.hexdigest()[:16],
+        _raw_shapes(raw) if source_of(cfg.name).user else {},
     )
+
+
+def _raw_shapes(raw: RawData) -> dict[str, list[int]]:
+    arrays: dict[str, np.ndarray | None] = {"x_train": raw.x_train, "y_train": raw.y_train}
+    arrays |= {"x_test": raw.x_test, "y_test": raw.y_test}
+    return {k: [int(d) for d in np.shape(v)] for k, v in arrays.items() if v is not None}
 
 
 def _shape(x: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
