@@ -144,19 +144,11 @@ def read_inputs(
     paths = [Path(p) for p in inputs]
     if not paths:
         raise HpsearchError("give an input: an .npz, .npy, .csv, images or a folder of images")
-    pngs: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise HpsearchError(f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
-            pngs += found
-        elif p.suffix.lower() in IMAGE_SUFFIXES:
-            pngs.append(p)
+    pngs, names, classes = _collect_images(paths)
     if pngs:
         if any(not p.is_dir() and p.suffix.lower() not in IMAGE_SUFFIXES for p in paths):
             raise HpsearchError("images cannot be mixed with other inputs")
-        return _read_images(pngs, input_shape, resize), [p.name for p in pngs], None
+        return _read_images(pngs, input_shape, resize), names, classes
     if len(paths) > 1:
         raise HpsearchError("give one .npz, .npy or .csv file (or several PNG images)")
     path = paths[0]
@@ -180,6 +172,43 @@ def read_inputs(
     x = _fit_shape(x, input_shape, str(path))
     names = [f"{path.name}[{i}]" for i in range(len(x))]
     return x, names, y
+
+
+def _collect_images(paths: Sequence[Path]) -> tuple[list[Path], list[str], np.ndarray | None]:
+    """The image files among ``paths`` (a folder: its images, else its class sub-folders'
+    images, as an image-folder study reads them), their names, and their classes (the
+    sub-folders' names) when every image came from a class sub-folder."""
+    from hpsearch.data._images import IMAGE_SUFFIXES
+
+    def images(folder: Path) -> list[Path]:
+        return sorted(
+            q for q in folder.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+        )
+
+    files: list[Path] = []
+    names: list[str] = []
+    classes: list[str] = []
+    for p in paths:
+        if not p.is_dir():
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(p)
+                names.append(p.name)
+            continue
+        found = images(p)
+        if found:
+            files += found
+            names += [q.name for q in found]
+            continue
+        inner = [(c.name, q) for c in sorted(p.iterdir()) if c.is_dir() for q in images(c)]
+        if not inner:
+            raise HpsearchError(
+                f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder or its sub-folders"
+            )
+        files += [q for _, q in inner]
+        names += [f"{c}/{q.name}" for c, q in inner]
+        classes += [c for c, _ in inner]
+    labelled = len(classes) == len(files) and bool(files)
+    return files, names, np.asarray(classes) if labelled else None
 
 
 def _read_npz(path: Path, key: str | None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -143,6 +143,12 @@ def test_an_image_folder_runs_exports_and_predicts_its_class_names(tmp_path):
     assert set(answers.values()) <= set(NAMES.values())
     right = sum(answers[k] == v for k, v in truth.items())
     assert right >= 12, (answers, truth)
+    # a folder of class sub-folders: labelled by them, so the accuracy is reported
+    from hpsearch.predict import predict
+
+    held_out = predict(tmp_path / "export", [image_folder(tmp_path / "held", 10, start=1200)])
+    assert held_out.names[0].startswith("one/") and held_out.true_labels[0] == "one"
+    assert len(held_out.labels) == 30 and held_out.accuracy >= 0.8
 
 
 def test_color_mode_and_image_size_shape_the_inputs(tmp_path):
@@ -156,6 +162,22 @@ def test_color_mode_and_image_size_shape_the_inputs(tmp_path):
     assert np.array_equal(rgb.x_train[..., 0], rgb.x_train[..., 2])
     total = len(rgb.x_train) + len(rgb.x_val) + len(rgb.x_test)
     assert total == 18 and sorted(np.bincount(rgb.y_test)) == [1, 1, 2]  # stratified
+
+
+# a 1x1 GIF whose one pixel is white (colour 0 of a white/black table)
+WHITE_GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+
+
+def test_a_gif_in_a_class_folder_is_read_and_resized(tmp_path):
+    root = image_folder(tmp_path / "imgs", per_class=6)
+    (root / "zero" / "white.gif").write_bytes(WHITE_GIF)
+    ds = load_dataset(DataConfig(name="images", path="imgs", color_mode="grayscale"), tmp_path)
+    everything = np.concatenate([ds.x_train, ds.x_val, ds.x_test])
+    assert len(everything) == 19
+    assert any(np.all(x == 1.0) for x in everything)  # the GIF, 8x8 white after scaling
 
 
 def _empty_class(root: Path) -> None:
