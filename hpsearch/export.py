@@ -380,8 +380,11 @@ def export_trial(
         force=force,
         note=on_message or (lambda _msg: None),
     )
-    if data is None:
-        return _export_job(job)
+    return _export_job(job) if data is None else _export_with_arrays(job, data)
+
+
+def _export_with_arrays(job: _Job, data: Any) -> ExportResult:
+    """Export a study run on arrays from the API, with ``data`` registered meanwhile."""
     from hpsearch.data._arrays import registered
     from hpsearch.study import with_arrays
 
