@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import yaml
@@ -203,8 +203,11 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     must give ``dataset.x_test`` bit for bit.
     """
     from hpsearch.data import apply_scaling
+    from hpsearch.data._images import streams
     from hpsearch.data._registry import _shape, _split, load_raw
 
+    if streams(dataset.x_test):  # a large image folder: the same files, unscaled
+        return cast(np.ndarray, dataset.x_test.raw())
     raw = load_raw(cfg, base)
     if raw.x_test is None or raw.y_test is None:
         x = np.asarray(raw.x_train)
@@ -220,6 +223,12 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
 
 def _full_dataset(dataset: Dataset) -> Dataset:
     """Train on train+validation (``--full``); validation stays for Keras' logs only."""
+    from hpsearch.data._images import streams
+
+    if streams(dataset.x_train) and streams(dataset.x_val):
+        joined = cast(np.ndarray, dataset.x_train.join(dataset.x_val))
+        y = np.concatenate([dataset.y_train, dataset.y_val])
+        return dataclasses.replace(dataset, x_train=joined, y_train=y)
     return dataclasses.replace(
         dataset,
         x_train=np.concatenate([dataset.x_train, dataset.x_val]),
@@ -313,10 +322,15 @@ def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurem
 
     if not getattr(model, "compiled", False):
         model.compile(loss="sparse_categorical_crossentropy")
+    from hpsearch.data._images import streams
+
     probs = _predict(model, x)
     correct = int(np.sum(probs.argmax(axis=1) == y))
     try:
-        loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
+        if streams(x):  # a large image folder, decoded batch by batch
+            loss = float(model.evaluate(x.tf_dataset(y), verbose=0, return_dict=True)["loss"])
+        else:
+            loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
     except (ValueError, TypeError, KeyError):
         loss = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
     measured = Measurement(accuracy=correct / len(y), correct=correct, samples=len(y), loss=loss)
@@ -324,6 +338,10 @@ def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurem
 
 
 def _predict(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    from hpsearch.data._images import streams
+
+    if streams(x):
+        return np.asarray(model.predict(x.tf_dataset(), verbose=0))
     return np.asarray(model.predict(x, batch_size=256, verbose=0))
 
 

@@ -210,11 +210,52 @@ def test_a_bad_image_folder_is_one_line_and_writes_nothing(tmp_path, damage, mes
     assert "data.path" in line and message in line
 
 
-def test_too_large_an_image_folder_names_the_limit(tmp_path):
-    image_folder(tmp_path / "imgs", per_class=4)
-    cfg = DataConfig(name="images", path="imgs", image_size=[600, 600], memory_limit_mb=10)
-    with pytest.raises(hpsearch.ConfigError, match=r"above data.memory_limit_mb=10"):
-        load_dataset(cfg, tmp_path)
+def test_a_folder_above_the_memory_limit_streams_the_same_split_and_pixels(tmp_path):
+    from hpsearch.data._images import streams
+
+    image_folder(tmp_path / "imgs", per_class=12)
+    small = {"name": "images", "path": "imgs", "image_size": [56, 56], "seed": 3}
+    in_memory = load_dataset(DataConfig(**small), tmp_path)
+    streamed = load_dataset(DataConfig(**small, memory_limit_mb=1), tmp_path)  # 1.3 MiB
+    assert not streams(in_memory.x_train) and streams(streamed.x_train)
+    for split in ("train", "val", "test"):
+        a, b = getattr(in_memory, f"x_{split}"), getattr(streamed, f"x_{split}")
+        assert b.shape == a.shape and np.array_equal(b[:], a)
+        assert np.array_equal(getattr(streamed, f"y_{split}"), getattr(in_memory, f"y_{split}"))
+    assert streamed.scaling == in_memory.scaling and streamed.input_shape == (56, 56, 3)
+    batches = list(streamed.x_val.tf_dataset(streamed.y_val, 4).as_numpy_iterator())
+    assert np.array_equal(np.concatenate([x for x, _ in batches]), in_memory.x_val)
+    with pytest.raises(hpsearch.ConfigError, match=r"data.scale: got 'standard'.*streamed"):
+        load_dataset(DataConfig(**small, memory_limit_mb=1, scale="standard"), tmp_path)
+
+
+@pytest.mark.slow
+def test_a_streamed_folder_trains_exports_and_predicts(tmp_path):
+    image_folder(tmp_path / "imgs", per_class=30)
+    from hpsearch.data._images import streams
+
+    data = {"name": "images", "path": "imgs", "image_size": [40, 40], "memory_limit_mb": 1}
+    assert streams(load_dataset(DataConfig(**data), tmp_path).x_train)  # 90 images: 1.6 MiB
+    study = _study(tmp_path, data, search={"n_trials": 1, "sampler": "random"})
+    ran = hpsearch.run(str(study), quiet=True)
+    assert StudyMeta.of(ran).data["input_shape"] == [40, 40, 3]
+    result = hpsearch.export_trial(str(study), out=tmp_path / "export", full=True)
+    assert result.card.data.raw_dtype == "uint8" and result.card.data.test == 18
+    assert result.card.data.fingerprint == result.card.data.fingerprint_of_search
+    from hpsearch.predict import predict
+
+    held_out = predict(tmp_path / "export", [image_folder(tmp_path / "held", 10, start=1200)])
+    assert held_out.accuracy >= 0.6
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sklearn = _study(
+        tmp_path,
+        data,
+        search={"engine": "sklearn", "method": "grid", "cv": 2},
+        storage=f"sqlite:///{elsewhere / 'runs.db'}",
+    )
+    line = _refused(["run", str(sklearn)], elsewhere)
+    assert "streamed from disk; the sklearn engine needs arrays" in line
 
 
 # ------------------------------------------------------------------ loaders

@@ -8,17 +8,21 @@ resized bilinearly to ``image_size`` when they differ from it, as ``uint8``.
 :func:`read_image` is the one place that does this, so ``hpsearch predict`` prepares new
 images exactly as training did.
 
-The folder is decoded into memory (the split, the scaling and export work on arrays).
-The decoded training data (float32, 4 bytes a value) may take up to
-``data.memory_limit_mb`` (default 2048 MiB); a larger folder is refused before anything
-is decoded, in one line naming the size and the limit.
+A folder whose decoded size (float32, 4 bytes a value) is at most ``data.memory_limit_mb``
+(default 2048 MiB) is decoded into memory. A larger one is streamed: each split is an
+:class:`ImageFiles`, a list of files that stands where the array would and is decoded,
+batch by batch, by a ``tf.data`` pipeline (:meth:`ImageFiles.tf_dataset`) through the
+same :func:`read_image`. The split is computed on the file list with the same stratified
+splitter and seeds, so a folder gets the same split either way.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 
@@ -27,7 +31,15 @@ from hpsearch.exceptions import ConfigError
 if TYPE_CHECKING:
     from hpsearch.config._schema import DataConfig
 
-__all__ = ["IMAGE_SUFFIXES", "ImageFolder", "list_image_folder", "read_image"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageFiles",
+    "ImageFolder",
+    "list_image_folder",
+    "read_image",
+    "stream_images",
+    "streams",
+]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -142,25 +154,15 @@ def image_size_of(folder: ImageFolder, cfg: DataConfig) -> tuple[int, int]:
 
 
 def load_images(cfg: DataConfig, root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decode an image folder into ``(x uint8 (N, H, W, C), y, class names)``.
+    """Decode an image folder into ``(x uint8 (N, H, W, C), y, class names)`` (one that
+    :func:`stream_images` found small enough).
 
     Raises:
-        ConfigError: a bad layout, an unreadable image, or a folder whose decoded
-            size is above ``data.memory_limit_mb``.
+        ConfigError: a bad layout or an unreadable image.
     """
     folder = list_image_folder(root, str(cfg.path))
     size = image_size_of(folder, cfg)
     channels = channels_of(cfg.color_mode)
-    need = len(folder.files) * size[0] * size[1] * channels * 4  # float32 once scaled
-    limit = cfg.memory_limit_mb * 2**20
-    if need > limit:
-        raise _error(
-            f"{len(folder.files)} images of {size[0]}x{size[1]}x{channels} take "
-            f"{need / 2**20:.0f} MiB decoded, above data.memory_limit_mb={cfg.memory_limit_mb}; "
-            "image folders are loaded into memory: raise the limit or set a smaller "
-            "data.image_size",
-            cfg.path,
-        )
     x = np.empty((len(folder.files), *size, channels), dtype="uint8")
     for i, path in enumerate(folder.files):
         try:
@@ -168,3 +170,127 @@ def load_images(cfg: DataConfig, root: Path) -> tuple[np.ndarray, np.ndarray, li
         except ImageError as exc:
             raise _error(str(exc), cfg.path) from None
     return x, folder.labels, folder.class_names
+
+
+# ------------------------------------------------------------------ streaming
+@dataclass(frozen=True)
+class ImageFiles:
+    """A split of an image folder too large for memory: the files, decoded on use.
+
+    It stands where a split's array would: ``len``, ``shape``, ``dtype`` and slicing
+    (``x[:256]`` decodes those images) work as on the array, and
+    :meth:`tf_dataset` streams it to Keras (training, evaluation, prediction).
+
+    Attributes:
+        files: the images, in the split's order.
+        size: ``(height, width)`` every image is resized to.
+        channels: 1 or 3.
+        divide: inputs are divided by this (the scaling), or None for raw ``uint8``.
+    """
+
+    files: tuple[Path, ...]
+    size: tuple[int, int]
+    channels: int
+    divide: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.files), *self.size, self.channels)
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    @property
+    def dtype(self) -> np.dtype[Any]:
+        return np.dtype("uint8" if self.divide is None else "float32")
+
+    def decode(self, i: int) -> np.ndarray:
+        """Image ``i`` as training takes it (scaled unless this is the raw view)."""
+        image = read_image(self.files[i], self.size, self.channels)
+        if self.divide is None:
+            return image
+        return image.astype("float32") / np.float32(self.divide)
+
+    def __getitem__(self, index: slice) -> np.ndarray:
+        picked = range(len(self.files))[index]
+        if isinstance(picked, int):
+            return self.decode(picked)
+        out = np.empty((len(picked), *self.size, self.channels), dtype=self.dtype)
+        for row, i in enumerate(picked):
+            out[row] = self.decode(i)
+        return out
+
+    def raw(self) -> ImageFiles:
+        """The same images unscaled (``uint8``), as an exported model takes them."""
+        return ImageFiles(self.files, self.size, self.channels, None)
+
+    def join(self, other: ImageFiles) -> ImageFiles:
+        """This split followed by ``other`` (train + validation for ``export --full``)."""
+        return ImageFiles(self.files + other.files, self.size, self.channels, self.divide)
+
+    def tf_dataset(
+        self, y: np.ndarray | None = None, batch_size: int = 256, *, shuffle: bool = False
+    ) -> Any:
+        """A ``tf.data.Dataset`` of batches (``(x, y)`` with labels, else ``x``), decoded
+        in parallel as they are needed; shuffled each epoch with ``shuffle`` (seeded by
+        ``keras.utils.set_random_seed``)."""
+        import tensorflow as tf
+
+        dtype = tf.uint8 if self.divide is None else tf.float32
+        shape = (*self.size, self.channels)
+
+        def image(i: Any) -> Any:
+            x = tf.numpy_function(lambda j: self.decode(int(j)), [i], dtype, stateful=False)
+            return tf.ensure_shape(x, shape)
+
+        ds = tf.data.Dataset.range(len(self.files))
+        if shuffle:
+            ds = ds.shuffle(len(self.files), reshuffle_each_iteration=True)
+        if y is None:
+            ds = ds.map(image, num_parallel_calls=tf.data.AUTOTUNE)
+        else:
+            labels = tf.constant(np.asarray(y))
+            ds = ds.map(
+                lambda i: (image(i), tf.gather(labels, i)), num_parallel_calls=tf.data.AUTOTUNE
+            )
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def streams(x: Any) -> TypeGuard[ImageFiles]:
+    """Whether a split is streamed from its files (an :class:`ImageFiles`)."""
+    return isinstance(x, ImageFiles)
+
+
+def stream_images(cfg: DataConfig, root: Path) -> tuple[ImageFolder, tuple[int, int], int] | None:
+    """The folder, size and channels when its decoded size is above
+    ``data.memory_limit_mb`` (it is then streamed), else None (it is decoded)."""
+    folder = list_image_folder(root, str(cfg.path))
+    size = image_size_of(folder, cfg)
+    channels = channels_of(cfg.color_mode)
+    need = len(folder.files) * size[0] * size[1] * channels * 4  # float32 once scaled
+    if need <= cfg.memory_limit_mb * 2**20:
+        return None
+    if cfg.scale == "standard":
+        raise ConfigError(
+            f"{len(folder.files)} images of {size[0]}x{size[1]}x{channels} take "
+            f"{need / 2**20:.0f} MiB decoded, above data.memory_limit_mb={cfg.memory_limit_mb}, "
+            "so they are streamed from disk, which takes scale auto, unit or none",
+            path="data.scale",
+            value=cfg.scale,
+            has_value=True,
+        )
+    return folder, size, channels
+
+
+def fingerprint_files(folder: ImageFolder, root: Path, indices: Sequence[np.ndarray]) -> str:
+    """A hash of a streamed folder: its files' names and sizes, labels and split."""
+    digest = hashlib.sha256()
+    for path, label in zip(folder.files, folder.labels.tolist(), strict=True):
+        digest.update(f"{path.relative_to(root)}\0{path.stat().st_size}\0{label}\n".encode())
+    for part in indices:
+        digest.update(np.ascontiguousarray(part).tobytes())
+    return digest.hexdigest()[:16]

@@ -17,12 +17,15 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from hpsearch.config._schema import DataConfig
 from hpsearch.exceptions import ConfigError
+
+if TYPE_CHECKING:
+    from hpsearch.data._images import ImageFolder
 
 __all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset", "load_raw"]
 
@@ -384,6 +387,12 @@ def _split(
 
 
 def _prepare(cfg: DataConfig, base: Path) -> Dataset:
+    if cfg.name == "images":
+        from hpsearch.data._images import stream_images
+
+        large = stream_images(cfg, _resolve(cfg, base))
+        if large is not None:
+            return _prepare_stream(cfg, _resolve(cfg, base), *large)
     raw = load_raw(cfg, base)
     x, y = np.asarray(raw.x_train), np.asarray(raw.y_train).reshape(-1)
     if len(x) != len(y):
@@ -436,6 +445,45 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         scaling,
         digest.hexdigest()[:16],
         _raw_shapes(raw) if source_of(cfg.name).user else {},
+    )
+
+
+def _prepare_stream(
+    cfg: DataConfig, root: Path, folder: ImageFolder, size: tuple[int, int], channels: int
+) -> Dataset:
+    """An image folder too large for memory: its splits are lists of files
+    (:class:`~hpsearch.data._images.ImageFiles`), split as :func:`_prepare` splits arrays."""
+    from hpsearch.data._images import ImageFiles, fingerprint_files
+
+    index, y = np.arange(len(folder.files)), folder.labels
+    index, y, test_index, y_test = _split(index, y, cfg.test, cfg.seed, "test")
+    if cfg.subset is not None and cfg.subset < len(index):
+        _, _, index, y = _split(index, y, cfg.subset, cfg.seed, "subset")
+    index, y, val_index, y_val = _split(index, y, cfg.validation, cfg.seed + 1, "validation")
+    scaling: dict[str, Any] = (
+        {"kind": "none"} if cfg.scale == "none" else {"kind": "divide", "value": 255.0}
+    )
+    divide = 1.0 if cfg.scale == "none" else 255.0
+
+    def files(part: np.ndarray) -> np.ndarray:
+        # an ImageFiles stands where the split's array would (len, shape, dtype, x[:n])
+        return cast(
+            np.ndarray,
+            ImageFiles(tuple(folder.files[i] for i in part), size, channels, divide),
+        )
+
+    return Dataset(
+        cfg.name,
+        files(index),
+        y,
+        files(val_index),
+        y_val,
+        files(test_index),
+        y_test,
+        len(folder.class_names),
+        folder.class_names,
+        scaling,
+        fingerprint_files(folder, root, [index, val_index, test_index]),
     )
 
 
