@@ -300,8 +300,11 @@ def announce(
     what: str,
 ) -> None:
     """The run's first line: the study, ``what`` it runs, its data and its storage."""
+    from hpsearch.data._images import streams
+
+    streamed = ", streamed from disk" if streams(dataset.x_train) else ""
     progress.message(
         f"study {study.study_name!r}: {what}, data {dataset.name} "
-        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation), "
+        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation{streamed}), "
         f"storage {study_file.storage}"
     )
