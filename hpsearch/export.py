@@ -320,10 +320,10 @@ def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurem
     """
     import keras
 
-    if not getattr(model, "compiled", False):
-        model.compile(loss="sparse_categorical_crossentropy")
     from hpsearch.data._images import streams
 
+    if not getattr(model, "compiled", False):
+        model.compile(loss="sparse_categorical_crossentropy")
     probs = _predict(model, x)
     correct = int(np.sum(probs.argmax(axis=1) == y))
     try:

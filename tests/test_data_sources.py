@@ -433,5 +433,10 @@ def test_arrays_are_refused_with_workers_and_in_bad_shapes(tmp_path):
     with pytest.raises(hpsearch.ConfigError, match=r"^data: data= is a tuple of 3"):
         hpsearch.run(str(study), data=(x, y, x))
     assert not (tmp_path / "runs.db").exists()
-    line = _refused(["validate", str(_study(tmp_path, {"name": "arrays"}))], tmp_path)
+    # a study file may say so (for the API); run from the command line, it says how
+    arrays_study = _study(tmp_path, {"name": "arrays", "validation": 0.25})
+    assert CliRunner().invoke(app, ["validate", str(arrays_study)]).exit_code == 0
+    line = _refused(["run", str(arrays_study)], tmp_path)
+    assert "data.name: got 'arrays'; arrays are passed from Python" in line
     assert "hpsearch.run(study, data=(x, y))" in line
+    assert hpsearch.run(str(arrays_study), data=(x, y), quiet=True).user_attrs

@@ -29,8 +29,8 @@ from hpsearch.exceptions import ConfigError
 __all__ = ["ARRAYS_HOWTO", "Arrays", "call_loader", "fingerprint_of", "registered", "to_raw"]
 
 ARRAYS_HOWTO = (
-    "this study's data are arrays passed from Python, not a file: pass the same arrays "
-    "again, hpsearch.run(study, data=(x, y)) or hpsearch.export_trial(study, data=(x, y))"
+    "arrays are passed from Python, not read from a file: hpsearch.run(study, data=(x, y)), "
+    "and the same arrays to hpsearch.export_trial(study, data=(x, y))"
 )
 
 _FORMS = (

@@ -326,14 +326,6 @@ def _check_name(cfg: DataConfig) -> None:
             value=cfg.name,
             has_value=True,
         )
-    elif cfg.name == "arrays" and cfg.arrays is None:
-        raise ConfigError(
-            "arrays are given from Python, hpsearch.run(study, data=(x, y)); a study file "
-            "names a data set, a file (npz, csv, images) or a loader package.module:function",
-            path="data.name",
-            value=cfg.name,
-            has_value=True,
-        )
 
 
 def _check_images(cfg: DataConfig) -> None:
