@@ -24,7 +24,7 @@ Importing this package does not import TensorFlow; running a study does.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hpsearch._version import __version__
 from hpsearch.config import StudyConfig
@@ -44,9 +44,11 @@ if TYPE_CHECKING:
 
     import optuna
 
+    from hpsearch.data._arrays import Arrays
     from hpsearch.export import ExportResult
 
 __all__ = [
+    "Arrays",
     "ConfigError",
     "HpsearchError",
     "NoTrialCompleted",
@@ -65,7 +67,22 @@ __all__ = [
 ]
 
 
-def run(study: StudyFile | str, *, quiet: bool = False, workers: int | None = None) -> optuna.Study:
+def __getattr__(name: str) -> Any:
+    # hpsearch.Arrays loads on first use: `import hpsearch` imports no NumPy
+    if name == "Arrays":
+        from hpsearch.data._arrays import Arrays
+
+        return Arrays
+    raise AttributeError(f"module 'hpsearch' has no attribute {name!r}")
+
+
+def run(
+    study: StudyFile | str,
+    *,
+    quiet: bool = False,
+    workers: int | None = None,
+    data: Any = None,
+) -> optuna.Study:
     """Run (or resume) a study until its budget is spent; return the Optuna study.
 
     Args:
@@ -73,11 +90,37 @@ def run(study: StudyFile | str, *, quiet: bool = False, workers: int | None = No
         quiet: print nothing.
         workers: worker processes on this machine (default: the file's
             ``workers.count``, 1); they share the budget.
+        data: arrays to run on instead of the file's data set: ``(x, y)``,
+            ``(x_train, y_train, x_test, y_test)``, a dict, an :class:`Arrays` or a
+            ``tf.data.Dataset`` of ``(x, y)``. The file's ``data`` split settings
+            (``validation``, ``test``, ``subset``, ``seed``, ``scale``, ``image_shape``)
+            apply; the study records the arrays' fingerprint and shapes. They stay in
+            this process: ``workers`` must be 1.
+
+    Example (trains models, so not run as a test):
+        >>> study = hpsearch.run("studies/quickstart.yaml", data=(x, y))  # doctest: +SKIP
     """
     from hpsearch.engines import run_study
 
     study_file = study if isinstance(study, StudyFile) else load_study_file(study)
-    return run_study(study_file, quiet=quiet, workers=workers)
+    if data is None:
+        return run_study(study_file, quiet=quiet, workers=workers)
+    from hpsearch.data._arrays import registered
+    from hpsearch.study import with_arrays
+
+    count = workers or study_file.config.workers.count
+    if count > 1:
+        raise study_file.attribute(
+            ConfigError(
+                "arrays given with data= stay in this process, so they run with one worker; "
+                "for worker processes save them to an .npz (data: {name: npz, path: ...})",
+                path="workers.count",
+                value=count,
+                has_value=True,
+            )
+        )
+    with registered(data, study_file.config.data.memory_limit_mb) as key:
+        return run_study(with_arrays(study_file, key), quiet=quiet, workers=1)
 
 
 def export_trial(
@@ -91,6 +134,7 @@ def export_trial(
     retrain: bool = False,
     force: bool = False,
     on_message: Callable[[str], None] | None = None,
+    data: Any = None,
 ) -> ExportResult:
     """Export a study's best trial (or ``trial=N``) as a ready-to-load Keras model with a
     model card (:func:`hpsearch.export.export_trial` has the details).
@@ -105,6 +149,8 @@ def export_trial(
         retrain: re-train from the stored params and seed even if weights were kept.
         force: replace an existing ``out``.
         on_message: called with each note (warnings, the ONNX check) as it happens.
+        data: the arrays of a study run with ``hpsearch.run(..., data=...)``; such a
+            study cannot be exported without them.
 
     Example (it trains a model unless the search kept the trial's weights, so it is
     not run as a test):
@@ -123,4 +169,5 @@ def export_trial(
         retrain=retrain,
         force=force,
         on_message=on_message,
+        data=data,
     )

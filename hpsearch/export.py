@@ -33,7 +33,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import yaml
@@ -203,9 +203,12 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     must give ``dataset.x_test`` bit for bit.
     """
     from hpsearch.data import apply_scaling
-    from hpsearch.data._registry import DATASETS, _shape, _split
+    from hpsearch.data._images import streams
+    from hpsearch.data._registry import _shape, _split, load_raw
 
-    raw = DATASETS[cfg.name].load(cfg, base)
+    if streams(dataset.x_test):  # a large image folder: the same files, unscaled
+        return cast(np.ndarray, dataset.x_test.raw())
+    raw = load_raw(cfg, base)
     if dataset.table is not None:  # a table: raw cells, checked through the fitted encoding
         x = np.asarray(raw.x_train)
         _, _, cells, _ = _split(x, np.asarray(raw.y_train).reshape(-1), cfg.test, cfg.seed, "test")
@@ -226,6 +229,12 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
 
 def _full_dataset(dataset: Dataset) -> Dataset:
     """Train on train+validation (``--full``); validation stays for Keras' logs only."""
+    from hpsearch.data._images import streams
+
+    if streams(dataset.x_train) and streams(dataset.x_val):
+        joined = cast(np.ndarray, dataset.x_train.join(dataset.x_val))
+        y = np.concatenate([dataset.y_train, dataset.y_val])
+        return dataclasses.replace(dataset, x_train=joined, y_train=y)
     return dataclasses.replace(
         dataset,
         x_train=np.concatenate([dataset.x_train, dataset.x_val]),
@@ -321,12 +330,17 @@ def _measure(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Measurement, np
     """
     import keras
 
+    from hpsearch.data._images import streams
+
     if not getattr(model, "compiled", False):
         model.compile(loss="sparse_categorical_crossentropy")
     probs = _predict(model, x)
     correct = int(np.sum(probs.argmax(axis=1) == y))
     try:
-        loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
+        if streams(x):  # a large image folder, decoded batch by batch
+            loss = float(model.evaluate(x.tf_dataset(y), verbose=0, return_dict=True)["loss"])
+        else:
+            loss = float(model.evaluate(x, y, verbose=0, return_dict=True)["loss"])
     except (ValueError, TypeError, KeyError):
         loss = float(keras.losses.SparseCategoricalCrossentropy()(y, probs))
     measured = Measurement(accuracy=correct / len(y), correct=correct, samples=len(y), loss=loss)
@@ -339,6 +353,10 @@ def _model_inputs(dataset: Dataset, x: np.ndarray) -> Any:
 
 
 def _predict(model: keras.Model, x: Any) -> np.ndarray:
+    from hpsearch.data._images import streams
+
+    if streams(x):
+        return np.asarray(model.predict(x.tf_dataset(), verbose=0))
     return np.asarray(model.predict(x, batch_size=256, verbose=0))
 
 
@@ -354,6 +372,7 @@ def export_trial(
     retrain: bool = False,
     force: bool = False,
     on_message: Callable[[str], None] | None = None,
+    data: Any = None,
 ) -> ExportResult:
     """Export the best trial of a study (or trial ``trial``) with its model card.
 
@@ -368,6 +387,8 @@ def export_trial(
         retrain: re-train from the stored params and seed even if weights were kept.
         force: replace an existing ``out``.
         on_message: called with progress notes (re-training, warnings).
+        data: the arrays a study run with ``hpsearch.run(..., data=...)`` was given (any
+            form that takes); such a study cannot be exported without them.
 
     Raises:
         HpsearchError: no such study or trial, ``out`` exists, the ONNX extra is
@@ -392,6 +413,33 @@ def export_trial(
         force=force,
         note=on_message or (lambda _msg: None),
     )
+    return _export_job(job) if data is None else _export_with_arrays(job, data)
+
+
+def _export_with_arrays(job: _Job, data: Any) -> ExportResult:
+    """Export a study run on arrays from the API, with ``data`` registered meanwhile."""
+    from hpsearch.data._arrays import registered
+    from hpsearch.study import with_arrays
+
+    limit = job.study_file.config.data.memory_limit_mb
+    with registered(data, limit) as key:
+        job = dataclasses.replace(job, study_file=with_arrays(job.study_file, key))
+        return _export_job(job)
+
+
+def _export_job(job: _Job) -> ExportResult:
+    if job.study_file.config.data.name == "arrays":  # refused before TensorFlow loads
+        from hpsearch.data._arrays import registered_arrays
+
+        try:
+            registered_arrays(job.study_file.config.data.arrays)
+        except HpsearchError:
+            name = job.study.study_name
+            raise HpsearchError(
+                f"study {name!r} ran on arrays passed from Python (hpsearch.run(..., "
+                "data=...)), not on a file: export it from Python with the same arrays, "
+                f"hpsearch.export_trial({name!r}, storage=..., data=(x, y))"
+            ) from None
     built = _build(job)
     card = _card(job, built)
     files = _write(job, built, card)

@@ -3,8 +3,11 @@
 The exported model scales its inputs itself, so raw data go in as they are:
 an ``.npz`` (``x``/``x_test`` with optional ``y``/``y_test`` labels, or ``--key``),
 an ``.npy``, a CSV (one sample per row; a ``label`` column, if present, is used
-to report the accuracy) or PNG images (files or a folder). Flat rows are
-reshaped to the model's input shape, a missing channel axis is added.
+to report the accuracy) or images (PNG, JPEG, BMP, GIF: files or a folder). Flat rows
+are reshaped to the model's input shape, a missing channel axis is added. Images for a
+model trained on an image folder (``data: {name: images}``) are prepared as training
+prepared them (:func:`hpsearch.data._images.read_image`: colour mode and size); other
+models take images of their exact input size.
 
 A model trained on a table with string columns or gaps (its card has
 ``data.table``) takes the raw CSV: columns found by their header names (others
@@ -177,29 +180,27 @@ def read_inputs(
     *,
     key: str | None = None,
     label_column: str | None = None,
+    resize: bool = False,
 ) -> tuple[np.ndarray, list[str], np.ndarray | None]:
     """Read samples from files; return ``(x, names, labels or None)``.
+
+    ``resize``: images of another size are resized to the input shape (a model
+    trained on an image folder), instead of refused.
 
     Raises:
         HpsearchError: an unreadable file, an unknown kind of file, or arrays
             that do not fit ``input_shape``.
     """
+    from hpsearch.data._images import IMAGE_SUFFIXES
+
     paths = [Path(p) for p in inputs]
     if not paths:
-        raise HpsearchError("give an input: an .npz, .npy, .csv, PNG images or a folder of PNGs")
-    pngs: list[Path] = []
-    for p in paths:
-        if p.is_dir():
-            found = sorted(q for q in p.iterdir() if q.suffix.lower() == ".png")
-            if not found:
-                raise HpsearchError(f"{p}: no .png files in this folder")
-            pngs += found
-        elif p.suffix.lower() == ".png":
-            pngs.append(p)
+        raise HpsearchError("give an input: an .npz, .npy, .csv, images or a folder of images")
+    pngs, names, classes = _collect_images(paths)
     if pngs:
-        if any(not p.is_dir() and p.suffix.lower() != ".png" for p in paths):
-            raise HpsearchError("PNG images cannot be mixed with other inputs")
-        return _read_pngs(pngs, input_shape), [p.name for p in pngs], None
+        if any(not p.is_dir() and p.suffix.lower() not in IMAGE_SUFFIXES for p in paths):
+            raise HpsearchError("images cannot be mixed with other inputs")
+        return _read_images(pngs, input_shape, resize), names, classes
     if len(paths) > 1:
         raise HpsearchError("give one .npz, .npy or .csv file (or several PNG images)")
     path = paths[0]
@@ -216,10 +217,50 @@ def read_inputs(
     elif suffix in (".csv", ".txt"):
         x, y = _read_csv(path, label_column or "label")
     else:
-        raise HpsearchError(f"{path}: unknown kind of input; use .npz, .npy, .csv or .png")
+        raise HpsearchError(
+            f"{path}: unknown kind of input; use .npz, .npy, .csv or images "
+            f"({', '.join(IMAGE_SUFFIXES)})"
+        )
     x = _fit_shape(x, input_shape, str(path))
     names = [f"{path.name}[{i}]" for i in range(len(x))]
     return x, names, y
+
+
+def _collect_images(paths: Sequence[Path]) -> tuple[list[Path], list[str], np.ndarray | None]:
+    """The image files among ``paths`` (a folder: its images, else its class sub-folders'
+    images, as an image-folder study reads them), their names, and their classes (the
+    sub-folders' names) when every image came from a class sub-folder."""
+    from hpsearch.data._images import IMAGE_SUFFIXES
+
+    def images(folder: Path) -> list[Path]:
+        return sorted(
+            q for q in folder.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_SUFFIXES
+        )
+
+    files: list[Path] = []
+    names: list[str] = []
+    classes: list[str] = []
+    for p in paths:
+        if not p.is_dir():
+            if p.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(p)
+                names.append(p.name)
+            continue
+        found = images(p)
+        if found:
+            files += found
+            names += [q.name for q in found]
+            continue
+        inner = [(c.name, q) for c in sorted(p.iterdir()) if c.is_dir() for q in images(c)]
+        if not inner:
+            raise HpsearchError(
+                f"{p}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder or its sub-folders"
+            )
+        files += [q for _, q in inner]
+        names += [f"{c}/{q.name}" for c, q in inner]
+        classes += [c for c, _ in inner]
+    labelled = len(classes) == len(files) and bool(files)
+    return files, names, np.asarray(classes) if labelled else None
 
 
 def _read_npz(path: Path, key: str | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -265,8 +306,8 @@ def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | N
     return x, (np.asarray(labels) if labels is not None else None)
 
 
-def _read_pngs(paths: Sequence[Path], input_shape: Sequence[int]) -> np.ndarray:
-    import tensorflow as tf
+def _read_images(paths: Sequence[Path], input_shape: Sequence[int], resize: bool) -> np.ndarray:
+    from hpsearch.data._images import ImageError, read_image
 
     shape = tuple(input_shape)
     if len(shape) == 3:
@@ -278,9 +319,9 @@ def _read_pngs(paths: Sequence[Path], input_shape: Sequence[int]) -> np.ndarray:
     images = []
     for p in paths:
         try:
-            image = tf.io.decode_png(p.read_bytes(), channels=channels).numpy()
-        except (OSError, tf.errors.InvalidArgumentError) as exc:
-            raise HpsearchError(f"{p}: not a readable PNG ({str(exc).splitlines()[0]})") from None
+            image = read_image(p, (height, width) if resize else None, channels)
+        except ImageError as exc:
+            raise HpsearchError(str(exc)) from None
         if image.shape[:2] != (height, width):
             raise HpsearchError(
                 f"{p}: the image is {image.shape[1]}x{image.shape[0]}; "
@@ -329,7 +370,7 @@ def predict(
 
     Args:
         model_dir: a folder written by ``hpsearch export``.
-        inputs: one ``.npz``/``.npy``/``.csv`` file, or PNG images / folders of them.
+        inputs: one ``.npz``/``.npy``/``.csv`` file, or images / folders of them.
         key: the ``.npz`` array holding the inputs (default ``x``, then ``x_test``).
 
     Example (it needs an export folder and loads Keras; not run as a test):
@@ -344,7 +385,10 @@ def predict(
     if card is not None and card.data.table:
         x, names, y = read_table(inputs, card.data.table, label_column)
     else:
-        x, names, y = read_inputs(inputs, loaded.input_shape, key=key, label_column=label_column)
+        resize = card is not None and card.data.name == "images"
+        x, names, y = read_inputs(
+            inputs, loaded.input_shape, key=key, label_column=label_column, resize=resize
+        )
         x = x.astype("float32")
     probs = loaded.run(x)
     known = card.data.class_names if card is not None else None

@@ -324,14 +324,26 @@ def _fit(
     """``model.fit`` on the training data, validated every epoch; the history."""
     import tensorflow as tf
 
+    from hpsearch.data._images import streams
+
     y_train = _labels_for(model, dataset.y_train, dataset.num_classes)
     y_val = _labels_for(model, dataset.y_val, dataset.num_classes)
+    batch = int(params["batch_size"])
+    data: dict[str, Any] = {
+        "x": dataset.x_train,
+        "y": y_train,
+        "validation_data": (dataset.x_val, y_val),
+        "batch_size": batch,
+    }
+    if streams(dataset.x_train) and streams(dataset.x_val):  # a large image folder
+        data = {
+            "x": dataset.x_train.tf_dataset(y_train, batch, shuffle=True),
+            "validation_data": dataset.x_val.tf_dataset(y_val, batch),
+            "shuffle": False,  # the pipeline shuffles its file indices every epoch
+        }
     try:
         fit = model.fit(
-            dataset.x_train,
-            y_train,
-            validation_data=(dataset.x_val, y_val),
-            batch_size=int(params["batch_size"]),
+            **data,
             epochs=int(params["epochs"]) if epochs is None else int(epochs),
             initial_epoch=initial_epoch,
             callbacks=callbacks,

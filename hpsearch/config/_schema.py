@@ -172,6 +172,14 @@ class DataConfig(_Strict):
     test: float | int = Field(default=0.2, gt=0)
     subset: int | None = Field(default=None, gt=0)
     seed: int = 0
+    # an image folder (name: images): the size images are resized to, [height, width]
+    # (default: the first image's), their colours, and the decoded size allowed in memory
+    image_size: list[int] | None = None
+    color_mode: Literal["grayscale", "rgb"] = "rgb"
+    memory_limit_mb: int = Field(default=2048, gt=0)
+    # arrays passed through the Python API (name: arrays): their fingerprint, set by
+    # hpsearch.run(..., data=...), never written by hand
+    arrays: str | None = None
     categorical: list[str] = Field(default_factory=list)
     numeric: list[str] = Field(default_factory=list)
     max_categories: int = Field(default=50, ge=1)

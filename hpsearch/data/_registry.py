@@ -3,8 +3,10 @@
 ``digits`` ships with scikit-learn (the offline default); ``mnist``,
 ``fashion_mnist`` and ``cifar10`` come through ``keras.datasets`` (downloaded
 and cached when online) or from a local ``.npz`` given as ``data.path``; ``npz``
-and ``csv`` read a user's file. The test split is kept apart and never used for
-selection: only export looks at it.
+and ``csv`` read a user's file; ``images`` a folder of class sub-folders
+(:mod:`hpsearch.data._images`); ``package.module:function`` calls a user's loader and
+``arrays`` takes the arrays given to the Python API (:mod:`hpsearch.data._arrays`).
+The test split is kept apart and never used for selection: only export looks at it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -22,7 +24,10 @@ from hpsearch.config._schema import DataConfig
 from hpsearch.data._table import TableError, TableSpec, column_kinds, is_missing, read_csv_rows
 from hpsearch.exceptions import ConfigError
 
-__all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset"]
+if TYPE_CHECKING:
+    from hpsearch.data._images import ImageFolder
+
+__all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset", "load_raw"]
 
 
 @dataclass
@@ -54,6 +59,8 @@ class Dataset:
     class_names: list[str]
     scaling: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    raw_shapes: dict[str, list[int]] = field(default_factory=dict)
+    """The arrays' shapes as a loader or the Python API gave them (empty for the others)."""
     table: TableSpec | None = None
 
     @property
@@ -72,8 +79,10 @@ class Dataset:
             "class_names": self.class_names,
             "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
             "fingerprint": self.fingerprint,
-            **({"table": self.table.summary()} if self.table is not None else {}),
-        }
+        } | (
+            ({"raw_shapes": self.raw_shapes} if self.raw_shapes else {})
+            | ({"table": self.table.summary()} if self.table is not None else {})
+        )
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class DataSource:
     load: Callable[[DataConfig, Path], RawData]
     needs_path: bool = False
     images: bool = True
+    user: bool = False  # a loader or the API's arrays: their shapes are recorded
 
 
 def _digits(cfg: DataConfig, base: Path) -> RawData:
@@ -189,6 +199,25 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
     return RawData(x, np.asarray(labels))
 
 
+def _images(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._images import load_images
+
+    x, y, class_names = load_images(cfg, _resolve(cfg, base))
+    return RawData(x, y, class_names=class_names, max_value=255.0)
+
+
+def _user_loader(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._arrays import call_loader
+
+    return RawData(*call_loader(cfg.name, cfg.memory_limit_mb))
+
+
+def _arrays(cfg: DataConfig, base: Path) -> RawData:
+    from hpsearch.data._arrays import registered_arrays
+
+    return RawData(*registered_arrays(cfg.arrays))
+
+
 def _number(cell: str) -> bool:
     try:
         float(cell)
@@ -247,19 +276,45 @@ DATASETS: dict[str, DataSource] = {
     ),
     "npz": DataSource(_npz, needs_path=True, images=False),
     "csv": DataSource(_csv, needs_path=True, images=False),
+    "images": DataSource(_images, needs_path=True),
+    "arrays": DataSource(_arrays, images=False, user=True),
 }
+_LOADER = DataSource(_user_loader, images=False, user=True)
+
+
+def source_of(name: str) -> DataSource:
+    """The registry entry of ``data.name`` (a ``module:function`` is a user's loader)."""
+    return _LOADER if ":" in name else DATASETS[name]
+
+
+_RAW_CACHE: dict[str, RawData] = {}
+
+
+def load_raw(cfg: DataConfig, base: Path) -> RawData:
+    """The data set as its loader returns it. An image folder's decoded images and a
+    user loader's return are kept for the process (export reads the test split again;
+    a loader is called once)."""
+    if cfg.name not in ("images",) and ":" not in cfg.name:
+        return source_of(cfg.name).load(cfg, base)
+    key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
+    if key not in _RAW_CACHE:
+        _RAW_CACHE[key] = source_of(cfg.name).load(cfg, base)
+    return _RAW_CACHE[key]
 
 
 def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> None:
-    """Check the ``data`` section without loading anything."""
-    source = DATASETS.get(cfg.name)
-    if source is None:
-        raise ConfigError(
-            "allowed: " + ", ".join(DATASETS), path="data.name", value=cfg.name, has_value=True
-        )
+    """Check the ``data`` section without loading anything (an image folder is listed,
+    a user loader's module is found by :func:`hpsearch.study.check_user_builder`)."""
+    _check_name(cfg)
+    source = source_of(cfg.name)
     if source.needs_path and not cfg.path:
         raise ConfigError(f"data set {cfg.name!r} needs data.path", path="data.path")
-    if cfg.path:
+    _check_images(cfg)
+    if cfg.name == "images":
+        from hpsearch.data._images import list_image_folder
+
+        list_image_folder(_resolve(cfg, base), str(cfg.path))
+    elif cfg.path:
         path = _resolve(cfg, base)
         if not path.is_file():
             raise ConfigError(
@@ -287,6 +342,39 @@ def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> Non
         )
 
 
+def _check_name(cfg: DataConfig) -> None:
+    if ":" in cfg.name:
+        module, _, func = cfg.name.partition(":")
+        if (
+            not module
+            or not func.isidentifier()
+            or not all(p.isidentifier() for p in module.split("."))
+        ):
+            raise ConfigError(
+                "a loader is package.module:function",
+                path="data.name",
+                value=cfg.name,
+                has_value=True,
+            )
+    elif cfg.name not in DATASETS:
+        raise ConfigError(
+            "allowed: " + ", ".join(DATASETS) + ", or package.module:function (a loader)",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
+
+
+def _check_images(cfg: DataConfig) -> None:
+    if cfg.image_size is not None and (len(cfg.image_size) != 2 or min(cfg.image_size) < 1):
+        raise ConfigError(
+            "[height, width], two positive sizes, e.g. [64, 64]",
+            path="data.image_size",
+            value=cfg.image_size,
+            has_value=True,
+        )
+
+
 _CACHE: dict[str, Dataset] = {}
 
 
@@ -299,6 +387,8 @@ def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
         ((8, 8, 1), 10)
     """
     base = base or Path.cwd()
+    if cfg.name == "arrays":  # held only while the call that passed them runs
+        return _prepare(cfg, base)
     key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
     if key not in _CACHE:
         _CACHE[key] = _prepare(cfg, base)
@@ -326,7 +416,13 @@ def _split(
 
 
 def _prepare(cfg: DataConfig, base: Path) -> Dataset:
-    raw = DATASETS[cfg.name].load(cfg, base)
+    if cfg.name == "images":
+        from hpsearch.data._images import stream_images
+
+        large = stream_images(cfg, _resolve(cfg, base))
+        if large is not None:
+            return _prepare_stream(cfg, _resolve(cfg, base), *large)
+    raw = load_raw(cfg, base)
     x, y = np.asarray(raw.x_train), np.asarray(raw.y_train).reshape(-1)
     if len(x) != len(y):
         raise ConfigError(
@@ -350,16 +446,15 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)
     )
     class_names = raw.class_names or [str(c) for c in classes.tolist()]
+    if len(class_names) != len(classes):
+        raise ConfigError(
+            f"{len(class_names)} class names for {len(classes)} classes in the labels",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
 
-    table = None
-    if raw.columns is not None:
-        table, scaling = _fit_table(cfg, raw, x), {"kind": "none"}
-        x, x_val, x_test = (_encode(table, a, cfg) for a in (x, x_val, x_test))
-    else:
-        shape = tuple(cfg.image_shape) if cfg.image_shape else None
-        arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
-        scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
-        x, x_val, x_test = (apply_scaling(a, scaling) for a in arrays)
+    table, scaling, (x, x_val, x_test) = _features(cfg, raw, x, x_val, x_test)
     digest = hashlib.sha256()
     for a in (x, y, x_val, y_val):
         digest.update(np.ascontiguousarray(a).tobytes())
@@ -375,8 +470,68 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         class_names,
         scaling,
         digest.hexdigest()[:16],
+        _raw_shapes(raw) if source_of(cfg.name).user else {},
         table,
     )
+
+
+def _prepare_stream(
+    cfg: DataConfig, root: Path, folder: ImageFolder, size: tuple[int, int], channels: int
+) -> Dataset:
+    """An image folder too large for memory: its splits are lists of files
+    (:class:`~hpsearch.data._images.ImageFiles`), split as :func:`_prepare` splits arrays."""
+    from hpsearch.data._images import ImageFiles, fingerprint_files
+
+    index, y = np.arange(len(folder.files)), folder.labels
+    index, y, test_index, y_test = _split(index, y, cfg.test, cfg.seed, "test")
+    if cfg.subset is not None and cfg.subset < len(index):
+        _, _, index, y = _split(index, y, cfg.subset, cfg.seed, "subset")
+    index, y, val_index, y_val = _split(index, y, cfg.validation, cfg.seed + 1, "validation")
+    scaling: dict[str, Any] = (
+        {"kind": "none"} if cfg.scale == "none" else {"kind": "divide", "value": 255.0}
+    )
+    divide = 1.0 if cfg.scale == "none" else 255.0
+
+    def files(part: np.ndarray) -> np.ndarray:
+        # an ImageFiles stands where the split's array would (len, shape, dtype, x[:n])
+        return cast(
+            np.ndarray,
+            ImageFiles(tuple(folder.files[i] for i in part), size, channels, divide),
+        )
+
+    return Dataset(
+        cfg.name,
+        files(index),
+        y,
+        files(val_index),
+        y_val,
+        files(test_index),
+        y_test,
+        len(folder.class_names),
+        folder.class_names,
+        scaling,
+        fingerprint_files(folder, root, [index, val_index, test_index]),
+    )
+
+
+def _raw_shapes(raw: RawData) -> dict[str, list[int]]:
+    arrays: dict[str, np.ndarray | None] = {"x_train": raw.x_train, "y_train": raw.y_train}
+    arrays |= {"x_test": raw.x_test, "y_test": raw.y_test}
+    return {k: [int(d) for d in np.shape(v)] for k, v in arrays.items() if v is not None}
+
+
+def _features(
+    cfg: DataConfig, raw: RawData, *splits: np.ndarray
+) -> tuple[TableSpec | None, dict[str, Any], list[np.ndarray]]:
+    """The splits as the network takes them: a table encoded (fitted on the training
+    split, the first), arrays shaped and scaled; with the table and the scaling."""
+    if raw.columns is not None:
+        table = _fit_table(cfg, raw, splits[0])
+        return table, {"kind": "none"}, [_encode(table, a, cfg) for a in splits]
+    shape = tuple(cfg.image_shape) if cfg.image_shape else None
+    arrays = [_shape(a, shape) for a in splits]
+    scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
+    return None, scaling, [apply_scaling(a, scaling) for a in arrays]
 
 
 def _fit_table(cfg: DataConfig, raw: RawData, x_train: np.ndarray) -> TableSpec:

@@ -180,6 +180,7 @@ def open_checked(
         if check is not None:
             check()
         dataset = load_dataset(study_file.config.data, study_file.base_dir)
+        _check_streaming(engine, dataset)
         check_model_builder(study_file, dataset)
         sampler, pruner = samplers() if samplers is not None else (None, None)
         storage = open_storage(study_file.storage, **(storage_options or {}))
@@ -195,6 +196,18 @@ def open_checked(
     except ConfigError as exc:
         raise study_file.attribute(exc) from None
     return study, dataset, created
+
+
+def _check_streaming(engine: str, dataset: Dataset) -> None:
+    from hpsearch.data._images import streams
+
+    if engine == "sklearn" and streams(dataset.x_train):
+        raise ConfigError(
+            "this image folder is above data.memory_limit_mb, so it is streamed from disk; "
+            "the sklearn engine needs arrays in memory: raise the limit, or use "
+            "search.engine: optuna",
+            path="data.memory_limit_mb",
+        )
 
 
 def create_or_join(
@@ -287,8 +300,11 @@ def announce(
     what: str,
 ) -> None:
     """The run's first line: the study, ``what`` it runs, its data and its storage."""
+    from hpsearch.data._images import streams
+
+    streamed = ", streamed from disk" if streams(dataset.x_train) else ""
     progress.message(
         f"study {study.study_name!r}: {what}, data {dataset.name} "
-        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation), "
+        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation{streamed}), "
         f"storage {study_file.storage}"
     )

@@ -11,6 +11,7 @@ from hpsearch.study._file import (
     is_study_file,
     load_study_file,
     study_from_dict,
+    with_arrays,
 )
 from hpsearch.study._meta import STUDY_ATTR, StudyMeta
 from hpsearch.study._record import RefitRecord, SklearnSummary, TrialRecord
@@ -28,4 +29,5 @@ __all__ = [
     "is_study_file",
     "load_study_file",
     "study_from_dict",
+    "with_arrays",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "default_storage",
     "load_study_file",
     "study_from_dict",
+    "with_arrays",
 ]
 
 
@@ -279,6 +280,8 @@ def _check_semantics(study: StudyFile) -> None:
     cfg = study.config
     families = study.space.families.values()
     check_data_config(cfg.data, study.base_dir, needs_images=any(f.needs_images for f in families))
+    if ":" in cfg.data.name:  # a data loader: found (its source parsed), not called
+        check_user_builder(cfg.data.name, study.base_dir, path="data.name")
     styles: list[str | None] = []  # each builder's style (None: its source does not tell)
     for i, family in enumerate(study.space.families.values()):
         if family.is_user:
@@ -470,6 +473,32 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
             )
         return detect_api_in_source(tree, func)
     return None
+
+
+_ARRAYS_KEEP = ("validation", "test", "subset", "seed", "scale", "image_shape", "memory_limit_mb")
+
+
+def with_arrays(study: StudyFile, key: str) -> StudyFile:
+    """``study`` running on arrays given from Python (registered under ``key`` by
+    :func:`hpsearch.data._arrays.registered`): ``data`` becomes ``{name: arrays, arrays:
+    KEY}`` with the file's split, scaling and reshaping settings kept.
+
+    Raises:
+        ConfigError: the study cannot run on such arrays.
+    """
+    data = study.config.data.model_dump(mode="json")
+    raw = study.config.model_dump(mode="json")  # as stored on a study (export reads it)
+    raw["name"] = study.name
+    raw["data"] = {k: v for k, v in data.items() if k in _ARRAYS_KEEP} | {
+        "name": "arrays",
+        "arrays": key,
+    }
+    try:
+        changed = study_from_dict(raw, source=study.source)
+    except ConfigError as exc:
+        raise study.attribute(exc) from None
+    changed.label = study.label
+    return changed
 
 
 def add_search_paths(base_dir: Path) -> None:
