@@ -516,7 +516,7 @@ def _dataset(job: _Job) -> Dataset:
     """The study's data set, with a warning if it differs from the search's."""
     from hpsearch.data import load_dataset
 
-    dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir)
+    dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir, job.study_file.task)
     stored = StudyMeta.of(job.study).fingerprint
     if stored and stored != dataset.fingerprint:
         job.note(

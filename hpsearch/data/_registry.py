@@ -1,6 +1,8 @@
 """Data sets by name, loaded once per process, scaled and split.
 
-``digits`` ships with scikit-learn (the offline default); ``mnist``,
+``digits``, ``wine`` (classification) and ``diabetes`` (regression) ship with
+scikit-learn (offline); ``california_housing`` (regression) comes through
+``keras.datasets`` or a local copy of Keras' file as ``data.path``; ``mnist``,
 ``fashion_mnist`` and ``cifar10`` come through ``keras.datasets`` (downloaded
 and cached when online) or from a local ``.npz`` given as ``data.path``; ``npz``
 and ``csv`` read a user's file. The test split is kept apart and never used for
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hpsearch.config._schema import DataConfig
+from hpsearch.data._task import CLASSIFICATION, REGRESSION, regression_target, target_scaling
 from hpsearch.exceptions import ConfigError
 
 __all__ = ["DATASETS", "Dataset", "check_data_config", "load_dataset"]
@@ -52,6 +55,15 @@ class Dataset:
     class_names: list[str]
     scaling: dict[str, Any] = field(default_factory=dict)
     fingerprint: str = ""
+    task: str = CLASSIFICATION
+    # regression with data.standardize_target: {"mean": ..., "std": ...} of the training
+    # targets; y_train, y_val and y_test are then standardized, and the metrics scaled back
+    target: dict[str, float] | None = None
+
+    @property
+    def regression(self) -> bool:
+        """Whether the targets are numbers to predict (one linear output)."""
+        return self.task == REGRESSION
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -69,6 +81,8 @@ class Dataset:
             "class_names": self.class_names,
             "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
             "fingerprint": self.fingerprint,
+            "task": self.task,
+            **({"target": dict(self.target)} if self.target else {}),
         }
 
 
@@ -79,6 +93,7 @@ class DataSource:
     load: Callable[[DataConfig, Path], RawData]
     needs_path: bool = False
     images: bool = True
+    task: str | None = None  # the task it is (None: read from the target, task: auto)
 
 
 def _digits(cfg: DataConfig, base: Path) -> RawData:
@@ -89,6 +104,55 @@ def _digits(cfg: DataConfig, base: Path) -> RawData:
     return RawData(
         x, bunch.target.astype("int64"), class_names=[str(c) for c in range(10)], max_value=16.0
     )
+
+
+def _diabetes(cfg: DataConfig, base: Path) -> RawData:
+    from sklearn.datasets import load_diabetes
+
+    # 442 patients, 10 features (already centred and scaled by scikit-learn), target: a
+    # measure of disease progression one year later (25 to 346)
+    bunch = load_diabetes()
+    return RawData(bunch.data.astype("float32"), bunch.target.astype("float32"), class_names=[])
+
+
+def _wine(cfg: DataConfig, base: Path) -> RawData:
+    from sklearn.datasets import load_wine
+
+    # 178 wines, 13 chemical measurements on very different scales, 3 cultivars
+    bunch = load_wine()
+    names = [str(n) for n in bunch.target_names]
+    return RawData(bunch.data.astype("float32"), bunch.target.astype("int64"), class_names=names)
+
+
+def _california_housing(cfg: DataConfig, base: Path) -> RawData:
+    """Keras' California housing (20,640 districts, 8 features, median house value in
+    dollars). ``data.path``: a local copy of Keras' ``california_housing.npz`` (arrays
+    ``x`` and ``y``, as Keras downloads it) or an ``.npz`` with ``x_train``/``y_train``."""
+    if cfg.path:
+        path = _resolve(cfg, base)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "x" in f.files and "y" in f.files:  # Keras' own file
+                    return RawData(f["x"].astype("float32"), f["y"].astype("float32"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read as .npz: {exc}", path="data.path", value=cfg.path, has_value=True
+            ) from None
+        return _npz(cfg, base)
+    import keras
+
+    try:
+        (xtr, ytr), (xte, yte) = keras.datasets.california_housing.load_data(version="large")
+    except Exception as exc:  # network or cache problems: the user's to fix
+        raise ConfigError(
+            f"could not load california_housing through keras.datasets "
+            f"({type(exc).__name__}: {exc}); when offline, set data.path to a local copy of "
+            "Keras' california_housing.npz (arrays x and y)",
+            path="data.name",
+            value="california_housing",
+            has_value=True,
+        ) from None
+    return RawData(xtr, ytr, xte, yte)
 
 
 def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callable[..., RawData]:
@@ -180,7 +244,10 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
 
 
 DATASETS: dict[str, DataSource] = {
-    "digits": DataSource(_digits),
+    "digits": DataSource(_digits, task=CLASSIFICATION),
+    "wine": DataSource(_wine, images=False, task=CLASSIFICATION),
+    "diabetes": DataSource(_diabetes, images=False, task=REGRESSION),
+    "california_housing": DataSource(_california_housing, images=False, task=REGRESSION),
     "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
     "fashion_mnist": DataSource(
         _keras_dataset(
@@ -255,8 +322,11 @@ def check_data_config(cfg: DataConfig, base: Path, *, needs_images: bool) -> Non
 _CACHE: dict[str, Dataset] = {}
 
 
-def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
+def load_dataset(cfg: DataConfig, base: Path | None = None, task: str = CLASSIFICATION) -> Dataset:
     """Load, scale and split a data set; the result is cached for the process.
+
+    ``task``: the study's resolved task (``StudyFile.task``); ``regression`` keeps the
+    targets as numbers (standardized with ``data.standardize_target``).
 
     Example:
         >>> ds = load_dataset(DataConfig(name="digits", subset=500))
@@ -264,14 +334,19 @@ def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
         ((8, 8, 1), 10)
     """
     base = base or Path.cwd()
-    key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
+    key = json.dumps([cfg.model_dump(), str(base), task], sort_keys=True, default=str)
     if key not in _CACHE:
-        _CACHE[key] = _prepare(cfg, base)
+        _CACHE[key] = _prepare_regression(cfg, base) if task == REGRESSION else _prepare(cfg, base)
     return _CACHE[key]
 
 
 def _split(
-    x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str
+    x: np.ndarray,
+    y: np.ndarray,
+    size: float | int,
+    seed: int,
+    what: str,
+    stratified: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -286,6 +361,8 @@ def _split(
         )
     _, counts = np.unique(y, return_counts=True)
     stratify = y if counts.min() >= 2 and min(count, n - count) >= len(counts) else None
+    if not stratified:  # a regression's targets are not classes
+        stratify = None
     xa, xb, ya, yb = train_test_split(x, y, test_size=count, random_state=seed, stratify=stratify)
     return xa, ya, xb, yb
 
@@ -376,3 +453,53 @@ def apply_scaling(x: np.ndarray, scaling: dict[str, Any]) -> np.ndarray:
     if scaling["kind"] == "standard":
         return (x - scaling["mean"]) / scaling["std"]
     return x
+
+
+def _prepare_regression(cfg: DataConfig, base: Path) -> Dataset:
+    """:func:`_prepare` for a regression: numeric targets, random (not stratified)
+    splits, and the targets standardized on the training split when asked."""
+    raw = DATASETS[cfg.name].load(cfg, base)
+    x = np.asarray(raw.x_train)
+    y = regression_target(raw.y_train, path="data.label_column", value=cfg.label_column)
+    if len(x) != len(y):
+        raise ConfigError(
+            f"x_train has {len(x)} rows but y_train has {len(y)}",
+            path="data.path",
+            value=cfg.path,
+            has_value=True,
+        )
+    if raw.x_test is None or raw.y_test is None:
+        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test", stratified=False)
+    else:
+        x_test = np.asarray(raw.x_test)
+        y_test = regression_target(raw.y_test, path="data.path", value=cfg.path)
+    if cfg.subset is not None and cfg.subset < len(x):
+        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset", stratified=False)
+    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation", False)
+    target = target_scaling(y) if cfg.standardize_target else None
+    if target is not None:
+        y, y_val, y_test = (
+            ((a - target["mean"]) / target["std"]).astype("float32") for a in (y, y_val, y_test)
+        )
+    shape = tuple(cfg.image_shape) if cfg.image_shape else None
+    arrays = [_shape(a, shape) for a in (x, x_val, x_test)]
+    scaling = _scaling(cfg.scale, arrays[0], raw.max_value)
+    x, x_val, x_test = (apply_scaling(a, scaling) for a in arrays)
+    digest = hashlib.sha256()
+    for a in (x, y, x_val, y_val):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    return Dataset(
+        cfg.name,
+        x,
+        y,
+        x_val,
+        y_val,
+        x_test,
+        y_test,
+        1,
+        [],
+        scaling,
+        digest.hexdigest()[:16],
+        task=REGRESSION,
+        target=target,
+    )

@@ -26,10 +26,10 @@ from hpsearch.config._loader import (
     unexpected_error,
     validate_config,
 )
-from hpsearch.config._schema import StudyConfig
+from hpsearch.config._schema import ObjectiveConfig, StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.models import detect_api_in_source
-from hpsearch.objectives import Objective, resolve_objectives
+from hpsearch.objectives import REGRESSION_DEFAULT, Objective, check_task, resolve_objectives
 from hpsearch.space import SearchSpace
 from hpsearch.study._record import TrialRecord
 
@@ -74,6 +74,12 @@ class StudyFile:
     (``model.api``, or for ``auto`` read from the builder's source: see
     :mod:`hpsearch.models._hp`); None when the source does not tell (the run reads it
     from the imported builder)."""
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``: ``task: auto`` is resolved when the
+        file is read (see :mod:`hpsearch.data._task`)."""
+        return self.config.task
 
     @property
     def define_by_run(self) -> bool:
@@ -254,8 +260,10 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
         hpsearch.exceptions.ConfigError: space.width: got {'low': 64, 'high': 8}; empty range: ...
     """
     config = validate_config(raw)
+    config = _resolve_task(config, source.parent if source is not None else Path.cwd())
     space = SearchSpace(config)
     objectives = resolve_objectives(list(config.objective))
+    check_task(objectives, config.task)
     name = config.name or (source.stem if source is not None else None)
     if not name:
         raise ConfigError("a study needs a name", path="name")
@@ -270,6 +278,54 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
     )
     _check_semantics(study)
     return study
+
+
+def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
+    """``config`` with its task resolved (``auto`` read from the data set or its target)
+    and a regression's default objective (``val_rmse``, minimized: ``val_loss`` is not
+    comparable across losses); settings that mean nothing for the task are refused."""
+    from hpsearch.data._registry import DATASETS, _resolve
+    from hpsearch.data._task import REGRESSION, infer_task, peek_target, regression_target
+
+    data = config.data
+    source = DATASETS.get(data.name)
+    task = config.task
+    target = None
+    if source is not None and source.task is None and data.path:
+        path = _resolve(data, base_dir)
+        target = peek_target(data.name, path, data.label_column) if path.is_file() else None
+    if task == "auto":
+        task = (source.task if source is not None else None) or (
+            infer_task(target) if target is not None else "classification"
+        )
+    update: dict[str, Any] = {"task": task}
+    if task == REGRESSION:
+        if target is not None:
+            where = "data.label_column" if data.name == "csv" else "data.path"
+            regression_target(target, path=where, value=getattr(data, where[5:]))
+        if "chance_patience" in config.space:
+            raise ConfigError(
+                "applies to classification only (it compares accuracy with chance)",
+                path="space.chance_patience",
+            )
+        if "objective" not in config.model_fields_set:
+            update["objective"] = [ObjectiveConfig(metric=REGRESSION_DEFAULT)]
+    else:
+        if data.standardize_target:
+            raise ConfigError(
+                "applies to regression only (task: regression)",
+                path="data.standardize_target",
+                value=True,
+                has_value=True,
+            )
+        for key, entry in config.space.items():
+            if key == "loss" or (isinstance(entry, dict) and "loss" in entry):
+                raise ConfigError(
+                    "applies to regression only (task: regression); a classification trains "
+                    "with sparse categorical cross-entropy",
+                    path="space.loss" if key == "loss" else f"space.{key}.loss",
+                )
+    return config.model_copy(update=update)
 
 
 def _check_semantics(study: StudyFile) -> None:

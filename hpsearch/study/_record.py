@@ -91,8 +91,12 @@ def short_reason(text: str) -> str:
 # metrics of the Optuna engine, then the scikit-learn engine's)
 SHOWN_ATTRS = (
     "val_accuracy",
+    "val_rmse",  # a regression's (in the target's units)
+    "val_mae",
     "val_loss",
     "accuracy",
+    "rmse",
+    "mae",
     "loss",
     PARAM_COUNT,
     EPOCHS_RUN,
