@@ -204,6 +204,9 @@ class DataInfo:
         preprocessing: the scaling, in words.
         fingerprint: a hash of the training and validation arrays at export.
         fingerprint_of_search: the same hash recorded by the search, if any.
+        task: ``classification`` or ``regression`` (a regression has no classes).
+        target_scaling: a regression's standardized target (``{"mean": ..., "std": ...}``
+            of the training split), undone inside the model; None if not standardized.
     """
 
     name: str
@@ -221,23 +224,32 @@ class DataInfo:
     preprocessing: str
     fingerprint: str
     fingerprint_of_search: str | None
+    task: str = "classification"
+    target_scaling: dict[str, float] | None = None
 
 
 @dataclass
 class Measurement:
-    """Accuracy and loss of the exported model on one split.
+    """Accuracy and loss of the exported model on one split (a regression: MAE, RMSE
+    and R², in the target's units, and no accuracy).
 
     Attributes:
-        accuracy: the share of correct predictions.
-        correct: the number of correct predictions.
+        accuracy: the share of correct predictions (None for a regression).
+        correct: the number of correct predictions (None for a regression).
         samples: the split's size.
-        loss: Keras' loss on the split.
+        loss: Keras' loss on the split (a regression: the trial's loss in the target's units).
+        mae: a regression's mean absolute error.
+        rmse: a regression's root mean squared error.
+        r2: a regression's coefficient of determination.
     """
 
-    accuracy: float
-    correct: int
+    accuracy: float | None
+    correct: int | None
     samples: int
     loss: float
+    mae: float | None = None
+    rmse: float | None = None
+    r2: float | None = None
 
 
 @dataclass
@@ -411,6 +423,11 @@ class ModelCard:
         return self.study.objectives[0].metric
 
     @property
+    def regression(self) -> bool:
+        """Whether the model predicts numbers (values, not classes)."""
+        return self.data.task == "regression"
+
+    @property
     def retrained_full(self) -> bool:
         """Whether the weights were re-trained on train+validation (``--full``)."""
         return self.weights.source == "retrained_full"
@@ -481,12 +498,35 @@ def _md_title(card: ModelCard) -> list[str]:
     return [
         f"# Model card: {s.name}, trial {card.trial.number}",
         "",
-        f"A `{s.family}` classifier found by hpsearch's {s.engine} search ({goals}).",
+        f"A `{s.family}` {'regressor' if card.regression else 'classifier'} found by "
+        f"hpsearch's {s.engine} search ({goals}).",
         "",
     ]
 
 
+def _md_regression_results(card: ModelCard) -> list[str]:
+    search, export, test = card.validation.search, card.validation.export, card.test
+    n_val = card.data.validation
+    full = " Validation data were part of the training (`--full`)." if card.retrained_full else ""
+    return _section(
+        "Results",
+        "| split | samples | MAE | RMSE | R² | loss |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| validation (search) | {n_val} | {_num(search.get('val_mae', '—'))} | "
+        f"{_num(search.get('val_rmse', '—'))} | — | {_num(search.get('val_loss', '—'))} |",
+        f"| validation (exported weights) | {n_val} | {_num(export.mae)} | "
+        f"{_num(export.rmse)} | {_num(export.r2)} | {_num(export.loss)} |",
+        f"| **test** (measured at export) | {test.samples} | **{_num(test.mae)}** | "
+        f"**{_num(test.rmse)}** | **{_num(test.r2)}** | {_num(test.loss)} |",
+        "",
+        "MAE and RMSE are in the target's units. The test split is used here only, never "
+        "for selection." + full,
+    )
+
+
 def _md_results(card: ModelCard) -> list[str]:
+    if card.regression:
+        return _md_regression_results(card)
     search, export, test = card.validation.search, card.validation.export, card.test
     n_val = card.data.validation
     full = " Validation data were part of the training (`--full`)." if card.retrained_full else ""
@@ -512,12 +552,20 @@ def _md_use(card: ModelCard) -> list[str]:
         "```python",
         "import keras",
         'model = keras.models.load_model("model.keras")',
-        "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model",
+        (
+            "values = model.predict(x)[:, 0]   # x: raw inputs, the scaling is in the model"
+            if card.regression
+            else "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model"
+        ),
         "```",
         "",
         f"Input: `{m.input.shape}` raw values as in the data set (`{d.raw_dtype}`); "
         f"{d.preprocessing}. Output: {m.output}.",
-        f"Classes: {', '.join(str(c) for c in d.class_names)}.",
+        (
+            "Task: regression."
+            if card.regression
+            else f"Classes: {', '.join(str(c) for c in d.class_names)}."
+        ),
         "",
         "Or: `hpsearch predict DIR INPUT` (`.npz`, `.npy`, CSV or PNG images).",
     )

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,6 +23,7 @@ from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:
     from hpsearch.export import ExportResult
+    from hpsearch.predict import Predictions
     from hpsearch.study import StudyFile
 
 app = typer.Typer(
@@ -505,11 +507,31 @@ def _print_export(result: ExportResult) -> None:
         + (", train+validation" if card.retrained_full else "")
         + f") to {result.out}"
     )
+    if card.regression:
+        r2 = "?" if test.r2 is None else f"{test.r2:.4f}"
+        scores = f"test MAE={test.mae:.6g} RMSE={test.rmse:.6g} R²={r2}"
+    else:
+        scores = f"test accuracy={test.accuracy:.4f}"
     out.print(
-        f"  validation {val_text} (search)   test accuracy={test.accuracy:.4f} "
-        f"loss={test.loss:.4f} ({test.samples} samples)"
+        f"  validation {val_text} (search)   {scores} loss={test.loss:.4f} ({test.samples} samples)"
     )
     out.print(f"  files: {', '.join(result.files)}")
+
+
+def _print_values(result: Predictions, output: str | None) -> None:
+    """``predict`` with a regression model: one value per input (CSV)."""
+    rows = ["input,value", *(f"{n},{v}" for n, v in zip(result.names, result.labels, strict=True))]
+    if output is not None:
+        Path(output).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    else:
+        for row in rows:
+            out.print(row, markup=False)
+    summary = f"{len(result.labels)} inputs"
+    if result.mae is not None and result.rmse is not None:
+        summary += f", MAE={result.mae:.6g} RMSE={result.rmse:.6g} against their targets"
+    if output is not None:
+        summary += f"; values written to {output}"
+    (out if output is not None else err).print(summary, markup=False)
 
 
 @app.command()
@@ -533,6 +555,9 @@ def predict(
         from hpsearch.predict import predict as run_predict
 
         result = run_predict(model_dir, inputs, key=key)
+        if result.values is not None:
+            _print_values(result, output)
+            return
         if output is not None:
             with open(output, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)

@@ -209,7 +209,9 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     if raw.x_test is None or raw.y_test is None:
         x = np.asarray(raw.x_train)
         y = np.asarray(raw.y_train).reshape(-1)
-        _, _, x_test, _ = _split(x, y, cfg.test, cfg.seed, "test")
+        _, _, x_test, _ = _split(
+            x, y, cfg.test, cfg.seed, "test", stratified=not dataset.regression
+        )
     else:
         x_test = np.asarray(raw.x_test)
     x_test = _shape(x_test, tuple(cfg.image_shape) if cfg.image_shape else None)
@@ -292,13 +294,61 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     # training=False: the network runs in inference mode whatever calls it; without it a
     # SavedModel's serve() applied random augmentation and batch statistics, and tf2onnx
     # kept random ops that onnxruntime refuses
-    model = keras.Model(inputs, _bare(inner)(x, training=False), name=f"{inner.name}_export")
+    y = _bare(inner)(x, training=False)
+    if dataset.target:  # a standardized target: answer in the target's own units
+        y = y[0] if isinstance(y, list | tuple) else y  # _bare keeps outputs as a list
+        from hpsearch.models._regression import target_scale_layer
+
+        y = target_scale_layer(dataset.target)(y)
+    model = keras.Model(inputs, y, name=f"{inner.name}_export")
     try:
         optimizer: Any = make_optimizer(params)
     except (KeyError, ValueError, TypeError):  # a user builder's own parameters
         optimizer = "adam"
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if dataset.regression:
+        from hpsearch.models._regression import plain_regression_metrics, regression_loss
+
+        loss = regression_loss(str(params.get("loss", "mse")))
+        model.compile(optimizer=optimizer, loss=loss, metrics=plain_regression_metrics())
+    else:
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     return model
+
+
+def _measure_regression(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss_name: str,
+    target: Mapping[str, float] | None = None,
+) -> tuple[Measurement, np.ndarray]:
+    """MAE, RMSE, R² and the trial's loss of ``model`` on ``(x, y)``, in the target's
+    units (``y`` as the data set holds it; ``target``: undo a standardization of the
+    model's answers and of ``y``, for the network without its export layers)."""
+    import keras
+
+    from hpsearch.models._regression import regression_loss
+
+    pred = _predict(model, x)
+    values = pred.reshape(len(pred), -1)[:, 0].astype("float64")
+    truth = np.asarray(y, dtype="float64").reshape(-1)
+    if target:
+        values = values * target["std"] + target["mean"]
+    err = values - truth
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    loss = keras.losses.get(regression_loss(loss_name))
+    measured = Measurement(
+        accuracy=None,
+        correct=None,
+        samples=len(truth),
+        loss=float(loss(truth[:, None], values[:, None])),
+        mae=float(np.mean(np.abs(err))),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        r2=1.0 - float(np.sum(err**2)) / total if total > 0 else None,
+    )
+    return measured, pred
 
 
 def _measure(model: keras.Model, x: np.ndarray, y: np.ndarray) -> tuple[Measurement, np.ndarray]:
@@ -491,10 +541,13 @@ def _build(job: _Job) -> _Built:
         "kept" if network.artifact is not None else ("retrained_full" if job.full else "retrained")
     )
     model = _wrap(network.inner, dataset, params)
-    validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
     x_test = raw_test_inputs(study_file.config.data, study_file.base_dir, dataset)
-    # what a user gets from model.keras after load_model
-    test, probs = _measure(model, x_test, dataset.y_test)
+    if dataset.regression:
+        validation, test, probs = _measure_values(model, network.inner, dataset, params, x_test)
+    else:
+        validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
+        # what a user gets from model.keras after load_model
+        test, probs = _measure(model, x_test, dataset.y_test)
     return _Built(
         model=model,
         inner=network.inner,
@@ -510,6 +563,28 @@ def _build(job: _Job) -> _Built:
         test_probs=probs,
         x_test=x_test,
     )
+
+
+def _measure_values(
+    model: keras.Model,
+    inner: keras.Model,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    x_test: np.ndarray,
+) -> tuple[Measurement, Measurement, np.ndarray]:
+    """A regression's validation (the trained network) and test (the exported model, as
+    a user loads it) measurements, both in the target's units, and the test predictions."""
+    target = dataset.target
+    loss = str(params.get("loss", "mse"))
+
+    def original(y: np.ndarray) -> np.ndarray:
+        return y * target["std"] + target["mean"] if target else y
+
+    validation, _ = _measure_regression(
+        _bare(inner), dataset.x_val, original(dataset.y_val), loss, target
+    )
+    test, values = _measure_regression(model, x_test, original(dataset.y_test), loss)
+    return validation, test, values
 
 
 def _dataset(job: _Job) -> Dataset:
@@ -731,7 +806,11 @@ def _model_info(built: _Built) -> ModelInfo:
         parameters=int(model.count_params()),
         trainable_parameters=int(sum(int(np.prod(w.shape)) for w in model.trainable_weights)),
         input=InputSpec(name="inputs", shape=jsonable(list(ds.input_shape)), dtype="float32"),
-        output=f"softmax probabilities over the {ds.num_classes} classes",
+        output=(
+            "one value in the target's units"
+            if ds.regression
+            else f"softmax probabilities over the {ds.num_classes} classes"
+        ),
         training_only_layers=_training_only(built.inner),
         summary=_summary(model),
     )
@@ -755,6 +834,8 @@ def _data_info(job: _Job, built: _Built) -> DataInfo:
         preprocessing=_describe_scaling(ds.scaling),
         fingerprint=ds.fingerprint,
         fingerprint_of_search=_search_meta(job.study).get("data", {}).get("fingerprint"),
+        task=ds.task,
+        target_scaling=dict(ds.target) if ds.target else None,
     )
 
 

@@ -14,7 +14,12 @@ from typing import Any
 
 import keras
 
-__all__ = ["TargetScale", "regression_loss", "regression_metrics", "with_target_scale"]
+__all__ = [
+    "plain_regression_metrics",
+    "regression_loss",
+    "regression_metrics",
+    "target_scale_layer",
+]
 
 
 def regression_loss(name: str) -> Any:
@@ -64,28 +69,26 @@ def regression_metrics(target: Mapping[str, float] | None) -> list[keras.metrics
     return [ScaledMAE(scale), ScaledRMSE(scale)]
 
 
-@keras.saving.register_keras_serializable(package="hpsearch")
-class TargetScale(keras.layers.Layer):
+def target_scale_layer(target: Mapping[str, float]) -> keras.layers.Layer:
     """``y * std + mean``: the last layer of an exported model trained on a standardized
-    target, so that it answers in the target's units. Fixed (no weights)."""
+    target, so that it answers in the target's units. A frozen one-unit ``Dense`` (Keras'
+    own layer, so that plain ``keras.models.load_model`` reads it and ONNX exports it;
+    ``Rescaling`` mangled a (None, 1) output in ``predict``)."""
+    import numpy as np
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.mean, self.std = float(mean), float(std)
-
-    def call(self, inputs: Any) -> Any:
-        return inputs * self.std + self.mean
-
-    def compute_output_shape(self, input_shape: Any) -> Any:
-        return input_shape
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "mean": self.mean, "std": self.std}
+    return keras.layers.Dense(
+        1,
+        name="target_scale",
+        trainable=False,
+        kernel_initializer=keras.initializers.Constant(np.float32(target["std"])),
+        bias_initializer=keras.initializers.Constant(np.float32(target["mean"])),
+    )
 
 
-def with_target_scale(model: keras.Model, target: Mapping[str, float]) -> keras.Model:
-    """``model`` followed by :class:`TargetScale` (a new functional model sharing its
-    layers and weights)."""
-    inputs = keras.Input(shape=tuple(model.input_shape[1:]), name="inputs")
-    outputs = TargetScale(target["mean"], target["std"], name="target_scale")(model(inputs))
-    return keras.Model(inputs, outputs, name=f"{model.name}_original_units")
+def plain_regression_metrics() -> list[keras.metrics.Metric]:
+    """``mae`` and ``rmse`` as Keras' own metrics, for an exported model (loadable
+    without hpsearch)."""
+    return [
+        keras.metrics.MeanAbsoluteError(name="mae"),
+        keras.metrics.RootMeanSquaredError(name="rmse"),
+    ]

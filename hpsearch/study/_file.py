@@ -289,7 +289,7 @@ def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
 
     data = config.data
     source = DATASETS.get(data.name)
-    task = config.task
+    task: str = config.task
     target = None
     if source is not None and source.task is None and data.path:
         path = _resolve(data, base_dir)
