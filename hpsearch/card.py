@@ -358,6 +358,12 @@ class ModelCard:
     def to_dict(self) -> dict[str, Any]:
         """The card as plain JSON values, keys in the order of ``model_card.json``."""
         result: dict[str, Any] = jsonable(dataclasses.asdict(self))
+        if not self.regression:  # a classifier's card keeps the format it always had
+            for key in ("task", "target_scaling"):
+                result["data"].pop(key, None)
+            for measured in (result["validation"]["export"], result["test"]):
+                for key in ("mae", "rmse", "r2"):
+                    measured.pop(key, None)
         return result
 
     @classmethod

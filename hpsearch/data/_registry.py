@@ -245,9 +245,6 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
 
 DATASETS: dict[str, DataSource] = {
     "digits": DataSource(_digits, task=CLASSIFICATION),
-    "wine": DataSource(_wine, images=False, task=CLASSIFICATION),
-    "diabetes": DataSource(_diabetes, images=False, task=REGRESSION),
-    "california_housing": DataSource(_california_housing, images=False, task=REGRESSION),
     "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
     "fashion_mnist": DataSource(
         _keras_dataset(
@@ -285,6 +282,9 @@ DATASETS: dict[str, DataSource] = {
             ],
         )
     ),
+    "wine": DataSource(_wine, images=False, task=CLASSIFICATION),
+    "diabetes": DataSource(_diabetes, images=False, task=REGRESSION),
+    "california_housing": DataSource(_california_housing, images=False, task=REGRESSION),
     "npz": DataSource(_npz, needs_path=True, images=False),
     "csv": DataSource(_csv, needs_path=True, images=False),
 }
