@@ -357,9 +357,14 @@ def _print_best(study: Any, trials: list[Any]) -> None:
             out.print(f"    {key:<20} {text}")
     refit = RefitRecord.of(study)
     if refit is not None:
+        score = (
+            f"val_rmse {refit.val_rmse:.6g}"
+            if refit.val_rmse is not None
+            else f"val_accuracy {refit.val_accuracy or 0.0:.6g}"
+        )
         out.print(
-            f"  refit of trial {refit.trial} on all training data: val_accuracy "
-            f"{refit.val_accuracy:.6g}, val_loss {refit.val_loss:.6g}"
+            f"  refit of trial {refit.trial} on all training data: {score}, "
+            f"val_loss {refit.val_loss:.6g}"
         )
 
 

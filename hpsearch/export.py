@@ -343,7 +343,7 @@ def _measure_regression(
         accuracy=None,
         correct=None,
         samples=len(truth),
-        loss=float(loss(truth[:, None], values[:, None])),
+        loss=float(np.mean(np.asarray(loss(truth[:, None], values[:, None])))),
         mae=float(np.mean(np.abs(err))),
         rmse=float(np.sqrt(np.mean(err**2))),
         r2=1.0 - float(np.sum(err**2)) / total if total > 0 else None,
@@ -666,6 +666,8 @@ def _retrain(
     objectives = study_file.objectives
     monitor = objectives[0].metric
     mode = "max" if objectives[0].direction == "maximize" else "min"
+    if monitor.startswith("cv_") and dataset.regression:  # a scikit-learn search's score
+        monitor, mode = "val_rmse", "min"
     train_params = dict(params)
     data = dataset
     epochs = None

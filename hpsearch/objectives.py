@@ -41,6 +41,8 @@ class Objective:
         """The metric to compile into the model, if it is not built in."""
         if self.metric in KERAS_BUILTIN | MODEL_METRICS | REGRESSION_METRICS:
             return None
+        if self.metric.startswith("cv_"):  # the scikit-learn engine's mean CV score
+            return None
         return self.metric.removeprefix("val_")
 
     @property

@@ -365,3 +365,59 @@ def test_shipped_regression_and_wine_study_files_validate():
     wine = load_study_file(REPO / "studies" / "wine.yaml")
     assert dia.task == "regression" and dia.objectives[0].metric == "val_rmse"
     assert wine.task == "classification" and wine.config.data.name == "wine"
+
+
+def test_sklearn_engine_searches_a_regression(tmp_path):
+    from sklearn.base import is_regressor
+
+    from hpsearch.engines import build_estimator
+    from hpsearch.study import RefitRecord, SklearnSummary
+
+    path = _regression_study(
+        tmp_path,
+        space={
+            "depth": 1,
+            "width": {"choices": [8, 16]},
+            "loss": {"choices": ["mse", "mae"]},
+            "learning_rate": 0.01,
+            "batch_size": 32,
+            "epochs": 2,
+        },
+        search={"engine": "sklearn", "method": "grid", "cv": 2},
+    )
+    study_file = load_study_file(path)
+    assert study_file.objectives[0].metric == "cv_neg_root_mean_squared_error"
+    assert is_regressor(build_estimator(study_file, 0))
+    study = hpsearch.run(str(path), quiet=True)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(done) == 4 and {t.params["loss"] for t in done} == {"mse", "mae"}
+    # negated RMSE in the target's units (the estimator un-standardizes its answers)
+    assert all(-400 < t.value < -20 for t in done)
+    assert study.best_trial.value == max(t.value for t in done)
+    summary = SklearnSummary.of(study)
+    assert summary is not None and summary.scoring == "neg_root_mean_squared_error"
+    refit = RefitRecord.of(study)
+    assert refit is not None and refit.val_rmse is not None and refit.val_rmse > 20
+
+
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"scoring": "accuracy"}, "search.scoring: got 'accuracy'; not a regression scorer"),
+        ({"scoring": "r2"}, None),
+    ],
+)
+def test_sklearn_regression_scoring(search, message):
+    study = {
+        "name": "t",
+        "data": {"name": "diabetes"},
+        "space": {"width": {"choices": [8, 16]}},
+        "search": {"engine": "sklearn", **search},
+    }
+    if message is None:
+        assert study_from_dict(study).objectives[0].metric == "cv_r2"
+        return
+    with pytest.raises(ConfigError, match=message):
+        study_from_dict(study)
+    with pytest.raises(ConfigError, match="the sklearn engine maximizes its score"):
+        study_from_dict({**study, "search": {"engine": "sklearn"}, "objective": "val_rmse"})

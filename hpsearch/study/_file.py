@@ -308,7 +308,12 @@ def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
                 "applies to classification only (it compares accuracy with chance)",
                 path="space.chance_patience",
             )
-        if "objective" not in config.model_fields_set:
+        if "objective" not in config.model_fields_set and config.search.engine == "sklearn":
+            # scikit-learn's scores are greater-is-better: the negated RMSE by default
+            _check_regression_scoring(config.search.scoring)
+            scoring = config.search.scoring or "neg_root_mean_squared_error"
+            update["objective"] = [ObjectiveConfig(metric=f"cv_{scoring}", direction="maximize")]
+        elif "objective" not in config.model_fields_set:
             update["objective"] = [ObjectiveConfig(metric=REGRESSION_DEFAULT)]
     else:
         if data.standardize_target:
@@ -393,6 +398,8 @@ def _check_sklearn(study: StudyFile) -> None:
             "for several objectives",
             path="objective",
         )
+    if study.task == "regression":
+        _check_sklearn_regression(study)
     if search.method in ("grid", "halving_grid"):
         study.space.grid(steps_required=True)
     else:
@@ -411,6 +418,33 @@ def _check_sklearn(study: StudyFile) -> None:
                 value=search.scoring,
                 has_value=True,
             )
+
+
+_REGRESSION_SCORES = ("r2", "explained_variance", "error", "deviance", "d2_")
+
+
+def _check_regression_scoring(scoring: str | None) -> None:
+    """A regression's scikit-learn search needs a regression score."""
+    if scoring is not None and not any(word in scoring for word in _REGRESSION_SCORES):
+        raise ConfigError(
+            "not a regression scorer; e.g. neg_root_mean_squared_error (the default), "
+            "neg_mean_absolute_error, r2",
+            path="search.scoring",
+            value=scoring,
+            has_value=True,
+        )
+
+
+def _check_sklearn_regression(study: StudyFile) -> None:
+    """A regression's scikit-learn search maximizes its score."""
+    if study.objectives[0].direction != "maximize":
+        raise ConfigError(
+            "the sklearn engine maximizes its score (search.scoring; for a regression "
+            "neg_root_mean_squared_error by default): leave objective out",
+            path="objective",
+            value=study.objectives[0].metric,
+            has_value=True,
+        )
 
 
 def _check_halving_epochs(study: StudyFile) -> None:
