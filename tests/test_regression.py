@@ -421,3 +421,27 @@ def test_sklearn_regression_scoring(search, message):
         study_from_dict(study)
     with pytest.raises(ConfigError, match="the sklearn engine maximizes its score"):
         study_from_dict({**study, "search": {"engine": "sklearn"}, "objective": "val_rmse"})
+
+
+def test_dashboards_of_a_regression_have_no_accuracy_axes(regression_run, tmp_path):
+    from hpsearch.dashboards import render_comparison, render_study
+
+    _, path, _ = regression_run
+    page = render_study(str(path), out_dir=tmp_path)
+    titles = []
+    for section in page.sections:
+        if section.figure is not None:
+            layout = section.figure.layout
+            titles += [layout.xaxis.title.text or "", layout.yaxis.title.text or ""]
+    assert page.section("history").figure.layout.yaxis.title.text == "val_rmse"
+    assert page.section("curves").figure.layout.yaxis.title.text == "val_rmse"
+    assert not [t for t in titles if "accuracy" in t], titles
+    board = tmp_path / "board.yaml"
+    board.write_text(
+        yaml.safe_dump({"studies": [str(path)], "metric": "val_accuracy"}), encoding="utf-8"
+    )
+    with pytest.raises(ConfigError, match="metric: got 'val_accuracy'; study 'dia' is a regr"):
+        render_comparison(board, out_dir=tmp_path)
+    board.write_text(yaml.safe_dump({"studies": [str(path)], "metric": "val_mae"}))
+    compared = render_comparison(board, out_dir=tmp_path)
+    assert compared.views[0].task == "regression"
