@@ -265,13 +265,18 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
         + (f" from {data.path}" if data.path else "")
         + (f", subset {data.subset}" if data.subset else "")
         + f", validation {data.validation}, scale {data.scale}"
+        + (", task regression" if sf.task == "regression" else "")
+        + (", target standardized" if data.standardize_target else "")
     )
     style = {"keras_tuner": "KerasTuner", "optuna": "Optuna"}.get(sf.builder_api or "")
     declares = f"  ({style} style: declares its own parameters)" if style else ""
     out.print(f"  model     {cfg.model.family_text}{declares}")
     search = cfg.search
     if search.engine == "sklearn":
-        out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
+        scoring = search.scoring or (
+            "neg_root_mean_squared_error" if sf.task == "regression" else "accuracy"
+        )
+        out.print(f"  objective maximize mean CV {scoring}")
         out.print(
             f"  search    scikit-learn {search.method}, cv {search.cv}, "
             f"refit {search.refit}, seed {search.seed}"
