@@ -291,7 +291,7 @@ def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
     source = DATASETS.get(data.name)
     task: str = config.task
     target = None
-    if source is not None and source.task is None and data.path:
+    if source is not None and source.task is None and data.path and task != "classification":
         path = _resolve(data, base_dir)
         target = peek_target(data.name, path, data.label_column) if path.is_file() else None
     if task == "auto":
