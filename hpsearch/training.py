@@ -239,15 +239,8 @@ def train(
     keras.utils.set_random_seed(seed + initial_epoch)
     model = _built_model(params, dataset, family, api) if initial_model is None else initial_model
     if not getattr(model, "compiled", False):  # a builder's own compiled model stays as it is
-        compile_model(
-            model,
-            params,
-            len(dataset.x_train),
-            extra_metrics,
-            task=dataset.task,
-            target=dataset.target,
-        )
-    at_chance = None if dataset.regression else _chance_stop(params, dataset, monitor, monitor_mode)
+        compile_model(model, params, len(dataset.x_train), extra_metrics, **_task_of(dataset))
+    at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
     callbacks = _callbacks(params, monitor, monitor_mode, at_chance, on_epoch, on_epoch_model)
     start = time.perf_counter()
     history = _fit(model, dataset, params, callbacks, initial_epoch, epochs)
@@ -296,6 +289,11 @@ def compile_model(
         metrics=metrics,
         steps_per_execution=steps_per_execution(n_train, batch_size),
     )
+
+
+def _task_of(dataset: Dataset) -> dict[str, Any]:
+    """``compile_model``'s task arguments for ``dataset``."""
+    return {"task": dataset.task, "target": dataset.target}
 
 
 def _built_model(
@@ -414,6 +412,8 @@ def _chance_stop(
 
     patience = int(params.get("chance_patience", 0) or 0)
     y_val = np.asarray(dataset.y_val)
+    if dataset.regression:  # no classes, no chance level
+        return None
     if not patience or mode != "max" or not monitor.endswith("accuracy"):
         return None
     if y_val.ndim != 1 or len(y_val) == 0:
