@@ -445,3 +445,35 @@ def test_dashboards_of_a_regression_have_no_accuracy_axes(regression_run, tmp_pa
     board.write_text(yaml.safe_dump({"studies": [str(path)], "metric": "val_mae"}))
     compared = render_comparison(board, out_dir=tmp_path)
     assert compared.views[0].task == "regression"
+
+
+def test_a_user_builder_learns_the_task(tmp_path):
+    (tmp_path / "reg_builders.py").write_text(
+        "import keras\n\n"
+        "def build(params, input_shape, num_classes, task):\n"
+        "    assert (num_classes, task) == (1, 'regression'), (num_classes, task)\n"
+        "    inputs = keras.Input(shape=input_shape)\n"
+        "    x = keras.layers.Dense(int(params['units']), activation='relu')(inputs)\n"
+        "    return keras.Model(inputs, keras.layers.Dense(1)(x))  # uncompiled\n\n"
+        "def build_hp(hp, num_classes):\n"
+        "    model = keras.Sequential([keras.Input(shape=(10,)),\n"
+        "                              keras.layers.Dense(hp.Int('units', 4, 16))])\n"
+        "    model.add(keras.layers.Dense(num_classes))\n"
+        "    return model\n",
+        encoding="utf-8",
+    )
+    for family, space in (
+        ("reg_builders:build", {"units": {"choices": [4, 8]}}),
+        ("reg_builders:build_hp", {}),
+    ):
+        path = _regression_study(
+            tmp_path,
+            name=family.split(":")[1],
+            model={"family": family},
+            space={**space, "loss": "mae", "epochs": 1, "batch_size": 64},
+            search={"sampler": "random", "n_trials": 1},
+        )
+        study = hpsearch.run(str(path), quiet=True)
+        record = TrialRecord.from_trial(study.trials[0])
+        assert study.trials[0].state.name == "COMPLETE", record.fail_reason
+        assert "val_rmse" in record.metrics and record.metrics["val_mae"] > 20
