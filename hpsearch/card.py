@@ -207,6 +207,9 @@ class DataInfo:
         table: a table with string columns or gaps: its columns, their kinds and
             fitted encoding (vocabularies, imputed values), see
             :class:`hpsearch.data._table.TableSpec`; None for arrays.
+        task: ``classification`` or ``regression`` (a regression has no classes).
+        target_scaling: a regression's standardized target (``{"mean": ..., "std": ...}``
+            of the training split), undone inside the model; None if not standardized.
     """
 
     name: str
@@ -225,23 +228,32 @@ class DataInfo:
     fingerprint: str
     fingerprint_of_search: str | None
     table: dict[str, Any] | None = None
+    task: str = "classification"
+    target_scaling: dict[str, float] | None = None
 
 
 @dataclass
 class Measurement:
-    """Accuracy and loss of the exported model on one split.
+    """Accuracy and loss of the exported model on one split (a regression: MAE, RMSE
+    and R², in the target's units, and no accuracy).
 
     Attributes:
-        accuracy: the share of correct predictions.
-        correct: the number of correct predictions.
+        accuracy: the share of correct predictions (None for a regression).
+        correct: the number of correct predictions (None for a regression).
         samples: the split's size.
-        loss: Keras' loss on the split.
+        loss: Keras' loss on the split (a regression: the trial's loss in the target's units).
+        mae: a regression's mean absolute error.
+        rmse: a regression's root mean squared error.
+        r2: a regression's coefficient of determination.
     """
 
-    accuracy: float
-    correct: int
+    accuracy: float | None
+    correct: int | None
     samples: int
     loss: float
+    mae: float | None = None
+    rmse: float | None = None
+    r2: float | None = None
 
 
 @dataclass
@@ -352,6 +364,12 @@ class ModelCard:
         result: dict[str, Any] = jsonable(dataclasses.asdict(self))
         if result["data"].get("table") is None:  # arrays: the card as before tables
             del result["data"]["table"]
+        if not self.regression:  # a classifier's card keeps the format it always had
+            for key in ("task", "target_scaling"):
+                result["data"].pop(key, None)
+            for measured in (result["validation"]["export"], result["test"]):
+                for key in ("mae", "rmse", "r2"):
+                    measured.pop(key, None)
         return result
 
     @classmethod
@@ -415,6 +433,11 @@ class ModelCard:
     def primary_metric(self) -> str:
         """The first objective's metric (the one the CLI reports)."""
         return self.study.objectives[0].metric
+
+    @property
+    def regression(self) -> bool:
+        """Whether the model predicts numbers (values, not classes)."""
+        return self.data.task == "regression"
 
     @property
     def retrained_full(self) -> bool:
@@ -487,12 +510,35 @@ def _md_title(card: ModelCard) -> list[str]:
     return [
         f"# Model card: {s.name}, trial {card.trial.number}",
         "",
-        f"A `{s.family}` classifier found by hpsearch's {s.engine} search ({goals}).",
+        f"A `{s.family}` {'regressor' if card.regression else 'classifier'} found by "
+        f"hpsearch's {s.engine} search ({goals}).",
         "",
     ]
 
 
+def _md_regression_results(card: ModelCard) -> list[str]:
+    search, export, test = card.validation.search, card.validation.export, card.test
+    n_val = card.data.validation
+    full = " Validation data were part of the training (`--full`)." if card.retrained_full else ""
+    return _section(
+        "Results",
+        "| split | samples | MAE | RMSE | R² | loss |",
+        "| --- | --- | --- | --- | --- | --- |",
+        f"| validation (search) | {n_val} | {_num(search.get('val_mae', '—'))} | "
+        f"{_num(search.get('val_rmse', '—'))} | — | {_num(search.get('val_loss', '—'))} |",
+        f"| validation (exported weights) | {n_val} | {_num(export.mae)} | "
+        f"{_num(export.rmse)} | {_num(export.r2)} | {_num(export.loss)} |",
+        f"| **test** (measured at export) | {test.samples} | **{_num(test.mae)}** | "
+        f"**{_num(test.rmse)}** | **{_num(test.r2)}** | {_num(test.loss)} |",
+        "",
+        "MAE and RMSE are in the target's units. The test split is used here only, never "
+        "for selection." + full,
+    )
+
+
 def _md_results(card: ModelCard) -> list[str]:
+    if card.regression:
+        return _md_regression_results(card)
     search, export, test = card.validation.search, card.validation.export, card.test
     n_val = card.data.validation
     full = " Validation data were part of the training (`--full`)." if card.retrained_full else ""
@@ -518,12 +564,20 @@ def _md_use(card: ModelCard) -> list[str]:
         "```python",
         "import keras",
         'model = keras.models.load_model("model.keras")',
-        "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model",
+        (
+            "values = model.predict(x)[:, 0]   # x: raw inputs, the scaling is in the model"
+            if card.regression
+            else "probabilities = model.predict(x)   # x: raw inputs, the scaling is in the model"
+        ),
         "```",
         "",
         f"Input: `{m.input.shape}` raw values as in the data set (`{d.raw_dtype}`); "
         f"{d.preprocessing}. Output: {m.output}.",
-        f"Classes: {', '.join(str(c) for c in d.class_names)}.",
+        (
+            "Task: regression."
+            if card.regression
+            else f"Classes: {', '.join(str(c) for c in d.class_names)}."
+        ),
         "",
         *_md_table_use(d),
         "Or: `hpsearch predict DIR INPUT` (`.npz`, `.npy`, CSV or PNG images).",

@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,6 +23,7 @@ from hpsearch.exceptions import HpsearchError
 
 if TYPE_CHECKING:
     from hpsearch.export import ExportResult
+    from hpsearch.predict import Predictions
     from hpsearch.study import StudyFile
 
 app = typer.Typer(
@@ -263,13 +265,18 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
         + (f" from {data.path}" if data.path else "")
         + (f", subset {data.subset}" if data.subset else "")
         + f", validation {data.validation}, scale {data.scale}"
+        + (", task regression" if sf.task == "regression" else "")
+        + (", target standardized" if data.standardize_target else "")
     )
     style = {"keras_tuner": "KerasTuner", "optuna": "Optuna"}.get(sf.builder_api or "")
     declares = f"  ({style} style: declares its own parameters)" if style else ""
     out.print(f"  model     {cfg.model.family_text}{declares}")
     search = cfg.search
     if search.engine == "sklearn":
-        out.print(f"  objective maximize mean CV {search.scoring or 'accuracy'}")
+        scoring = search.scoring or (
+            "neg_root_mean_squared_error" if sf.task == "regression" else "accuracy"
+        )
+        out.print(f"  objective maximize mean CV {scoring}")
         out.print(
             f"  search    scikit-learn {search.method}, cv {search.cv}, "
             f"refit {search.refit}, seed {search.seed}"
@@ -355,9 +362,14 @@ def _print_best(study: Any, trials: list[Any]) -> None:
             out.print(f"    {key:<20} {text}")
     refit = RefitRecord.of(study)
     if refit is not None:
+        score = (
+            f"val_rmse {refit.val_rmse:.6g}"
+            if refit.val_rmse is not None
+            else f"val_accuracy {refit.val_accuracy or 0.0:.6g}"
+        )
         out.print(
-            f"  refit of trial {refit.trial} on all training data: val_accuracy "
-            f"{refit.val_accuracy:.6g}, val_loss {refit.val_loss:.6g}"
+            f"  refit of trial {refit.trial} on all training data: {score}, "
+            f"val_loss {refit.val_loss:.6g}"
         )
 
 
@@ -505,11 +517,31 @@ def _print_export(result: ExportResult) -> None:
         + (", train+validation" if card.retrained_full else "")
         + f") to {result.out}"
     )
+    if card.regression:
+        r2 = "?" if test.r2 is None else f"{test.r2:.4f}"
+        scores = f"test MAE={test.mae:.6g} RMSE={test.rmse:.6g} R²={r2}"
+    else:
+        scores = f"test accuracy={test.accuracy:.4f}"
     out.print(
-        f"  validation {val_text} (search)   test accuracy={test.accuracy:.4f} "
-        f"loss={test.loss:.4f} ({test.samples} samples)"
+        f"  validation {val_text} (search)   {scores} loss={test.loss:.4f} ({test.samples} samples)"
     )
     out.print(f"  files: {', '.join(result.files)}")
+
+
+def _print_values(result: Predictions, output: str | None) -> None:
+    """``predict`` with a regression model: one value per input (CSV)."""
+    rows = ["input,value", *(f"{n},{v}" for n, v in zip(result.names, result.labels, strict=True))]
+    if output is not None:
+        Path(output).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    else:
+        for row in rows:
+            out.print(row, markup=False)
+    summary = f"{len(result.labels)} inputs"
+    if result.mae is not None and result.rmse is not None:
+        summary += f", MAE={result.mae:.6g} RMSE={result.rmse:.6g} against their targets"
+    if output is not None:
+        summary += f"; values written to {output}"
+    (out if output is not None else err).print(summary, markup=False)
 
 
 @app.command()
@@ -533,6 +565,9 @@ def predict(
         from hpsearch.predict import predict as run_predict
 
         result = run_predict(model_dir, inputs, key=key)
+        if result.values is not None:
+            _print_values(result, output)
+            return
         if output is not None:
             with open(output, "w", newline="", encoding="utf-8") as fh:
                 writer = csv.writer(fh)

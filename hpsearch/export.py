@@ -218,7 +218,9 @@ def raw_test_inputs(cfg: DataConfig, base: Path, dataset: Dataset) -> np.ndarray
     if raw.x_test is None or raw.y_test is None:
         x = np.asarray(raw.x_train)
         y = np.asarray(raw.y_train).reshape(-1)
-        _, _, x_test, _ = _split(x, y, cfg.test, cfg.seed, "test")
+        _, _, x_test, _ = _split(
+            x, y, cfg.test, cfg.seed, "test", stratified=not dataset.regression
+        )
     else:
         x_test = np.asarray(raw.x_test)
     x_test = _shape(x_test, tuple(cfg.image_shape) if cfg.image_shape else None)
@@ -311,13 +313,61 @@ def _wrap(inner: keras.Model, dataset: Dataset, params: Mapping[str, Any]) -> ke
     # training=False: the network runs in inference mode whatever calls it; without it a
     # SavedModel's serve() applied random augmentation and batch statistics, and tf2onnx
     # kept random ops that onnxruntime refuses
-    model = keras.Model(inputs, _bare(inner)(x, training=False), name=f"{inner.name}_export")
+    y = _bare(inner)(x, training=False)
+    if dataset.target:  # a standardized target: answer in the target's own units
+        y = y[0] if isinstance(y, list | tuple) else y  # _bare keeps outputs as a list
+        from hpsearch.models._regression import target_scale_layer
+
+        y = target_scale_layer(dataset.target)(y)
+    model = keras.Model(inputs, y, name=f"{inner.name}_export")
     try:
         optimizer: Any = make_optimizer(params)
     except (KeyError, ValueError, TypeError):  # a user builder's own parameters
         optimizer = "adam"
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if dataset.regression:
+        from hpsearch.models._regression import plain_regression_metrics, regression_loss
+
+        loss = regression_loss(str(params.get("loss", "mse")))
+        model.compile(optimizer=optimizer, loss=loss, metrics=plain_regression_metrics())
+    else:
+        model.compile(
+            optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
     return model
+
+
+def _measure_regression(
+    model: keras.Model,
+    x: Any,
+    y: np.ndarray,
+    loss_name: str,
+    target: Mapping[str, float] | None = None,
+) -> tuple[Measurement, np.ndarray]:
+    """MAE, RMSE, R² and the trial's loss of ``model`` on ``(x, y)``, in the target's
+    units (``y`` as the data set holds it; ``target``: undo a standardization of the
+    model's answers and of ``y``, for the network without its export layers)."""
+    import keras
+
+    from hpsearch.models._regression import regression_loss
+
+    pred = _predict(model, x)
+    values = pred.reshape(len(pred), -1)[:, 0].astype("float64")
+    truth = np.asarray(y, dtype="float64").reshape(-1)
+    if target:
+        values = values * target["std"] + target["mean"]
+    err = values - truth
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    loss = keras.losses.get(regression_loss(loss_name))
+    measured = Measurement(
+        accuracy=None,
+        correct=None,
+        samples=len(truth),
+        loss=float(np.mean(np.asarray(loss(truth[:, None], values[:, None])))),
+        mae=float(np.mean(np.abs(err))),
+        rmse=float(np.sqrt(np.mean(err**2))),
+        r2=1.0 - float(np.sum(err**2)) / total if total > 0 else None,
+    )
+    return measured, pred
 
 
 def _measure(model: keras.Model, x: Any, y: np.ndarray) -> tuple[Measurement, np.ndarray]:
@@ -559,10 +609,15 @@ def _build(job: _Job) -> _Built:
         "kept" if network.artifact is not None else ("retrained_full" if job.full else "retrained")
     )
     model = _wrap(network.inner, dataset, params)
-    validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
     x_test = raw_test_inputs(study_file.config.data, study_file.base_dir, dataset)
-    # what a user gets from model.keras after load_model
-    test, probs = _measure(model, _model_inputs(dataset, x_test), dataset.y_test)
+    if dataset.regression:
+        validation, test, probs = _measure_values(
+            model, network.inner, dataset, params, _model_inputs(dataset, x_test)
+        )
+    else:
+        validation, _ = _measure(_bare(network.inner), dataset.x_val, dataset.y_val)
+        # what a user gets from model.keras after load_model
+        test, probs = _measure(model, _model_inputs(dataset, x_test), dataset.y_test)
     return _Built(
         model=model,
         inner=network.inner,
@@ -580,11 +635,33 @@ def _build(job: _Job) -> _Built:
     )
 
 
+def _measure_values(
+    model: keras.Model,
+    inner: keras.Model,
+    dataset: Dataset,
+    params: Mapping[str, Any],
+    x_test: Any,
+) -> tuple[Measurement, Measurement, np.ndarray]:
+    """A regression's validation (the trained network) and test (the exported model, as
+    a user loads it) measurements, both in the target's units, and the test predictions."""
+    target = dataset.target
+    loss = str(params.get("loss", "mse"))
+
+    def original(y: np.ndarray) -> np.ndarray:
+        return y * target["std"] + target["mean"] if target else y
+
+    validation, _ = _measure_regression(
+        _bare(inner), dataset.x_val, original(dataset.y_val), loss, target
+    )
+    test, values = _measure_regression(model, x_test, original(dataset.y_test), loss)
+    return validation, test, values
+
+
 def _dataset(job: _Job) -> Dataset:
     """The study's data set, with a warning if it differs from the search's."""
     from hpsearch.data import load_dataset
 
-    dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir)
+    dataset = load_dataset(job.study_file.config.data, job.study_file.base_dir, job.study_file.task)
     stored = StudyMeta.of(job.study).fingerprint
     if stored and stored != dataset.fingerprint:
         job.note(
@@ -659,6 +736,8 @@ def _retrain(
     objectives = study_file.objectives
     monitor = objectives[0].metric
     mode = "max" if objectives[0].direction == "maximize" else "min"
+    if monitor.startswith("cv_") and dataset.regression:  # a scikit-learn search's score
+        monitor, mode = "val_rmse", "min"
     train_params = dict(params)
     data = dataset
     epochs = None
@@ -803,7 +882,11 @@ def _model_info(built: _Built) -> ModelInfo:
             if ds.table is None
             else InputSpec(name="columns", shape=[len(ds.table.columns)], dtype="string|float32")
         ),
-        output=f"softmax probabilities over the {ds.num_classes} classes",
+        output=(
+            "one value in the target's units"
+            if ds.regression
+            else f"softmax probabilities over the {ds.num_classes} classes"
+        ),
         training_only_layers=_training_only(built.inner),
         summary=_summary(model),
     )
@@ -828,6 +911,8 @@ def _data_info(job: _Job, built: _Built) -> DataInfo:
         fingerprint=ds.fingerprint,
         fingerprint_of_search=_search_meta(job.study).get("data", {}).get("fingerprint"),
         table=ds.table.to_dict() if ds.table is not None else None,
+        task=ds.task,
+        target_scaling=dict(ds.target) if ds.target else None,
     )
 
 

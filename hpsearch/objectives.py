@@ -7,6 +7,10 @@ sample, in milliseconds). Any other name is a Keras metric, compiled into the
 model (``val_top_k`` is the validation value of metric ``top_k``); it may be a
 Keras metric identifier (``sparse_top_k_categorical_accuracy``) or a
 ``module:function`` metric.
+
+A regression (``task: regression``) compiles ``mae`` and ``rmse`` (in the target's
+units) instead of accuracy: its objectives are ``val_rmse`` (the default), ``val_mae``,
+``val_loss`` and their training-set values, all minimized; accuracy means nothing there.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from dataclasses import dataclass
 from hpsearch.config._schema import ObjectiveConfig
 from hpsearch.exceptions import ConfigError
 
-__all__ = ["Objective", "resolve_objectives"]
+__all__ = ["Objective", "check_task", "resolve_objectives"]
 
 KERAS_BUILTIN = {"val_accuracy", "val_loss", "accuracy", "loss"}
+REGRESSION_METRICS = {"val_mae", "val_rmse", "mae", "rmse"}  # compiled into every regression
+REGRESSION_DEFAULT = "val_rmse"
 MODEL_METRICS = {"params", "latency"}
 _MINIMIZE_HINTS = ("loss", "error", "mse", "mae", "crossentropy", "params", "latency")
 
@@ -33,7 +39,9 @@ class Objective:
     @property
     def keras_metric(self) -> str | None:
         """The metric to compile into the model, if it is not built in."""
-        if self.metric in KERAS_BUILTIN or self.metric in MODEL_METRICS:
+        if self.metric in KERAS_BUILTIN | MODEL_METRICS | REGRESSION_METRICS:
+            return None
+        if self.metric.startswith("cv_"):  # the scikit-learn engine's mean CV score
             return None
         return self.metric.removeprefix("val_")
 
@@ -88,3 +96,43 @@ def resolve_objectives(configs: list[ObjectiveConfig]) -> list[Objective]:
             has_value=True,
         )
     return out
+
+
+def check_task(objectives: list[Objective], task: str) -> None:
+    """Refuse objectives that mean nothing for ``task``: accuracy on a regression, a
+    regression's ``val_mae``/``val_rmse`` on a classification.
+
+    >>> check_task([Objective("val_rmse", "minimize")], "regression")
+    >>> check_task([Objective("val_accuracy", "maximize")], "regression")
+    Traceback (most recent call last):
+    hpsearch.exceptions.ConfigError: objective.metric: got 'val_accuracy'; a regression ...
+    """
+    for i, obj in enumerate(objectives):
+        path = "objective.metric" if len(objectives) == 1 else f"objective[{i}].metric"
+        if task == "regression" and "accuracy" in obj.metric:
+            raise ConfigError(
+                "a regression has no accuracy; use val_rmse, val_mae or val_loss (minimized), "
+                "with params or latency as secondary objectives",
+                path=path,
+                value=obj.metric,
+                has_value=True,
+            )
+        if task != "regression" and obj.metric in REGRESSION_METRICS:
+            raise ConfigError(
+                "a regression metric, and this study is a classification; set task: "
+                "regression for numeric targets, or use val_accuracy or val_loss",
+                path=path,
+                value=obj.metric,
+                has_value=True,
+            )
+        if (
+            task == "regression"
+            and obj.metric in REGRESSION_METRICS
+            and obj.direction == "maximize"
+        ):
+            raise ConfigError(
+                "an error is minimized",
+                path=path.replace("metric", "direction"),
+                value="maximize",
+                has_value=True,
+            )

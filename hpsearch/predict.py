@@ -46,6 +46,10 @@ class Predictions:
         class_names: the model's classes, in output order.
         true_labels: the labels found in the input, if any (class names).
         accuracy: the share of correct labels, when the input had labels.
+        values: a regression model's answers, one number per sample (None for a
+            classifier; ``labels`` then hold them as text and ``probabilities`` is empty).
+        mae: a regression's mean absolute error against the input's targets, if any.
+        rmse: a regression's root mean squared error against them.
     """
 
     names: list[str]
@@ -54,6 +58,9 @@ class Predictions:
     class_names: list[str]
     true_labels: list[str] | None = None
     accuracy: float | None = None
+    values: np.ndarray | None = None
+    mae: float | None = None
+    rmse: float | None = None
 
 
 @dataclass
@@ -360,6 +367,26 @@ def _label_names(y: np.ndarray, class_names: list[str]) -> list[str]:
     return values
 
 
+def _values(names: list[str], out: np.ndarray, y: np.ndarray | None) -> Predictions:
+    """A regression model's answers (in the target's units), and its errors against
+    the input's targets when it had them."""
+    values = np.asarray(out, dtype="float64").reshape(len(out), -1)[:, 0]
+    result = Predictions(
+        names, [f"{v:.6g}" for v in values], np.zeros((len(values), 0)), [], values=values
+    )
+    if y is not None:
+        if len(y) != len(values):
+            raise HpsearchError(f"{len(y)} targets for {len(values)} inputs")
+        try:
+            truth = np.asarray(y, dtype="float64").reshape(-1)
+        except ValueError:
+            raise HpsearchError("the input's targets are not numbers") from None
+        result.true_labels = [f"{v:.6g}" for v in truth]
+        result.mae = float(np.mean(np.abs(values - truth)))
+        result.rmse = float(np.sqrt(np.mean((values - truth) ** 2)))
+    return result
+
+
 def predict(
     model_dir: str | Path,
     inputs: Sequence[str | Path],
@@ -391,6 +418,8 @@ def predict(
         )
         x = x.astype("float32")
     probs = loaded.run(x)
+    if card is not None and card.regression:
+        return _values(names, probs, y)
     known = card.data.class_names if card is not None else None
     class_names = [str(c) for c in known or range(probs.shape[1])]
     labels = [class_names[i] for i in probs.argmax(axis=1)]

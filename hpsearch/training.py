@@ -239,7 +239,7 @@ def train(
     keras.utils.set_random_seed(seed + initial_epoch)
     model = _built_model(params, dataset, family, api) if initial_model is None else initial_model
     if not getattr(model, "compiled", False):  # a builder's own compiled model stays as it is
-        compile_model(model, params, len(dataset.x_train), extra_metrics)
+        compile_model(model, params, len(dataset.x_train), extra_metrics, **_task_of(dataset))
     at_chance = _chance_stop(params, dataset, monitor, monitor_mode)
     callbacks = _callbacks(params, monitor, monitor_mode, at_chance, on_epoch, on_epoch_model)
     start = time.perf_counter()
@@ -261,18 +261,39 @@ def train(
 
 
 def compile_model(
-    model: keras.Model, params: Mapping[str, Any], n_train: int, extra_metrics: Sequence[str] = ()
+    model: keras.Model,
+    params: Mapping[str, Any],
+    n_train: int,
+    extra_metrics: Sequence[str] = (),
+    *,
+    task: str = "classification",
+    target: Mapping[str, float] | None = None,
 ) -> None:
     """Compile a trial's model as every engine does: the trial's optimizer (and learning
     rate schedule over ``n_train`` samples a epoch), sparse categorical cross-entropy,
-    accuracy and the objectives' extra Keras metrics."""
+    accuracy and the objectives' extra Keras metrics. A regression trains with the
+    trial's ``loss`` (mse, mae or huber) and reports ``mae`` and ``rmse`` in the target's
+    units (``target``: the standardization of a standardized target)."""
     batch_size = int(params.get("batch_size", 32))
+    extra = [resolve_metric(m) for m in extra_metrics]
+    if task == "regression":
+        from hpsearch.models._regression import regression_loss, regression_metrics
+
+        loss: Any = regression_loss(str(params.get("loss", "mse")))
+        metrics: list[Any] = [*regression_metrics(target), *extra]
+    else:
+        loss, metrics = "sparse_categorical_crossentropy", ["accuracy", *extra]
     model.compile(
         optimizer=make_optimizer(params, steps_per_epoch(n_train, batch_size)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy", *(resolve_metric(m) for m in extra_metrics)],
+        loss=loss,
+        metrics=metrics,
         steps_per_execution=steps_per_execution(n_train, batch_size),
     )
+
+
+def _task_of(dataset: Dataset) -> dict[str, Any]:
+    """``compile_model``'s task arguments for ``dataset``."""
+    return {"task": dataset.task, "target": dataset.target}
 
 
 def _built_model(
@@ -363,6 +384,8 @@ def _labels_for(model: keras.Model, y: Any, num_classes: int) -> Any:
     compile for one-hot labels; else the data set's class numbers."""
     import numpy as np
 
+    if num_classes == 1:  # a regression's targets are numbers
+        return y
     loss = getattr(model, "loss", None)
     name = loss if isinstance(loss, str) else getattr(loss, "name", getattr(loss, "__name__", None))
     y = np.asarray(y)
@@ -401,6 +424,8 @@ def _chance_stop(
 
     patience = int(params.get("chance_patience", 0) or 0)
     y_val = np.asarray(dataset.y_val)
+    if dataset.regression:  # no classes, no chance level
+        return None
     if not patience or mode != "max" or not monitor.endswith("accuracy"):
         return None
     if y_val.ndim != 1 or len(y_val) == 0:

@@ -162,6 +162,17 @@ def test_pruning_quick(tmp_path):
         assert int(row[2]) > 0
 
 
+def test_regression_quick(tmp_path):
+    """hpsearch's exported best on diabetes beside gradient boosting and a plain Keras MLP."""
+    rows = _run_quick("regression.py", "--storage", f"sqlite:///{tmp_path / 'r.db'}")
+    header, body = rows[0], rows[1:]
+    assert header == ["model", "runs", "test RMSE", "test MAE", "test R²", "seconds"]
+    assert [r[0].split(" ")[0] for r in body] == ["hpsearch", "HistGradientBoostingRegressor()",
+                                                   "plain"]  # fmt: skip
+    for row in body:  # errors in the target's units (diabetes: 25..346)
+        assert 20 < float(row[2]) < 400 and float(row[3]) <= float(row[2])
+
+
 def test_family_choice_quick(tmp_path):
     """The joint MLP-or-CNN study and the CNN-only one, side by side for 25 s on digits."""
     rows = _run_quick("family_choice.py", "--storage", f"sqlite:///{tmp_path / 'f.db'}")

@@ -184,7 +184,7 @@ BAD_INPUTS = [
         "unknown-top-level-key",
         "serch: {n_trials: 3}\n",
         [],
-        r"unknown key; allowed: name, description, data, model, space, objective, search",
+        r"unknown key; allowed: name, description, task, data, model, space, objective, search",
         "serch",
     ),
     (

@@ -114,8 +114,12 @@ def test_interrupted_and_set_up_errors_are_stopped():
 def test_the_shown_attributes_are_one_list_in_its_order():
     assert SHOWN_ATTRS == (
         "val_accuracy",
+        "val_rmse",  # a regression's
+        "val_mae",
         "val_loss",
         "accuracy",
+        "rmse",
+        "mae",
         "loss",
         "params",
         "epochs_run",

@@ -183,6 +183,9 @@ class DataConfig(_Strict):
     categorical: list[str] = Field(default_factory=list)
     numeric: list[str] = Field(default_factory=list)
     max_categories: int = Field(default=50, ge=1)
+    # regression: train on (y - mean) / std of the training targets; metrics, the card and
+    # the exported model stay in the target's own units (see hpsearch.data._task)
+    standardize_target: bool = False
 
     @field_validator("validation", "test")
     @classmethod
@@ -317,6 +320,9 @@ class StudyConfig(_Strict):
 
     name: str | None = None
     description: str | None = None
+    # auto: regression when the data set says so (diabetes, california_housing) or its
+    # target is float with non-integer values; else classification (hpsearch.data._task)
+    task: Literal["auto", "classification", "regression"] = "auto"
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     space: Annotated[dict[str, SpaceEntry], BeforeValidator(_mark_sections)] = Field(

@@ -146,6 +146,15 @@ def load_views(board: DashboardFile, storage: str | None = None) -> list[StudyVi
             raise exc.with_source(f"{where}: {exc.source}" if exc.source else where) from None
         except StudyNotFoundError as exc:
             raise StudyNotFoundError(f"{where}: {exc}") from None
+        metric = board.config.metric
+        if view.task == "regression" and "accuracy" in metric:
+            raise ConfigError(
+                f"study {view.study.study_name!r} is a regression (no accuracy): use value "
+                "(each study's objective), val_rmse or val_mae",
+                path="metric",
+                value=metric,
+                has_value=True,
+            ).with_source(board.label)
         labels = {v.label for v in views}
         if view.label in labels:
             n = 2

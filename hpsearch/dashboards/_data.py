@@ -57,6 +57,7 @@ class StudyView:
         objectives: the objectives' names (``hpsearch`` records them; else ``value``).
         directions: ``maximize`` / ``minimize`` per objective.
         engine: the engine that made it (``optuna``, ``sklearn``, or ``?``).
+        task: ``classification`` or ``regression`` (no accuracy to plot).
     """
 
     study: optuna.Study
@@ -66,6 +67,7 @@ class StudyView:
     objectives: list[str] = field(default_factory=list)
     directions: list[str] = field(default_factory=list)
     engine: str = "?"
+    task: str = "classification"
 
     @classmethod
     def of(cls, study: optuna.Study, *, storage: str = "", label: str | None = None) -> StudyView:
@@ -86,6 +88,7 @@ class StudyView:
             objectives=names,
             directions=directions,
             engine=meta.engine if meta.recorded else "?",
+            task=meta.task,
         )
 
     @property

@@ -1,6 +1,8 @@
 """Data sets by name, loaded once per process, scaled and split.
 
-``digits`` ships with scikit-learn (the offline default); ``mnist``,
+``digits``, ``wine`` (classification) and ``diabetes`` (regression) ship with
+scikit-learn (offline); ``california_housing`` (regression) comes through
+``keras.datasets`` or a local copy of Keras' file as ``data.path``; ``mnist``,
 ``fashion_mnist`` and ``cifar10`` come through ``keras.datasets`` (downloaded
 and cached when online) or from a local ``.npz`` given as ``data.path``; ``npz``
 and ``csv`` read a user's file; ``images`` a folder of class sub-folders
@@ -22,6 +24,7 @@ import numpy as np
 
 from hpsearch.config._schema import DataConfig
 from hpsearch.data._table import TableError, TableSpec, column_kinds, is_missing, read_csv_rows
+from hpsearch.data._task import CLASSIFICATION, REGRESSION, regression_target, target_scaling
 from hpsearch.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -62,6 +65,15 @@ class Dataset:
     raw_shapes: dict[str, list[int]] = field(default_factory=dict)
     """The arrays' shapes as a loader or the Python API gave them (empty for the others)."""
     table: TableSpec | None = None
+    task: str = CLASSIFICATION
+    # regression with data.standardize_target: {"mean": ..., "std": ...} of the training
+    # targets; y_train, y_val and y_test are then standardized, and the metrics scaled back
+    target: dict[str, float] | None = None
+
+    @property
+    def regression(self) -> bool:
+        """Whether the targets are numbers to predict (one linear output)."""
+        return self.task == REGRESSION
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -79,6 +91,8 @@ class Dataset:
             "class_names": self.class_names,
             "scaling": {k: v for k, v in self.scaling.items() if k in ("kind", "value")},
             "fingerprint": self.fingerprint,
+            "task": self.task,
+            **({"target": dict(self.target)} if self.target else {}),
         } | (
             ({"raw_shapes": self.raw_shapes} if self.raw_shapes else {})
             | ({"table": self.table.summary()} if self.table is not None else {})
@@ -93,6 +107,7 @@ class DataSource:
     needs_path: bool = False
     images: bool = True
     user: bool = False  # a loader or the API's arrays: their shapes are recorded
+    task: str | None = None  # the task it is (None: read from the target, task: auto)
 
 
 def _digits(cfg: DataConfig, base: Path) -> RawData:
@@ -103,6 +118,55 @@ def _digits(cfg: DataConfig, base: Path) -> RawData:
     return RawData(
         x, bunch.target.astype("int64"), class_names=[str(c) for c in range(10)], max_value=16.0
     )
+
+
+def _diabetes(cfg: DataConfig, base: Path) -> RawData:
+    from sklearn.datasets import load_diabetes
+
+    # 442 patients, 10 features (already centred and scaled by scikit-learn), target: a
+    # measure of disease progression one year later (25 to 346)
+    bunch = load_diabetes()
+    return RawData(bunch.data.astype("float32"), bunch.target.astype("float32"), class_names=[])
+
+
+def _wine(cfg: DataConfig, base: Path) -> RawData:
+    from sklearn.datasets import load_wine
+
+    # 178 wines, 13 chemical measurements on very different scales, 3 cultivars
+    bunch = load_wine()
+    names = [str(n) for n in bunch.target_names]
+    return RawData(bunch.data.astype("float32"), bunch.target.astype("int64"), class_names=names)
+
+
+def _california_housing(cfg: DataConfig, base: Path) -> RawData:
+    """Keras' California housing (20,640 districts, 8 features, median house value in
+    dollars). ``data.path``: a local copy of Keras' ``california_housing.npz`` (arrays
+    ``x`` and ``y``, as Keras downloads it) or an ``.npz`` with ``x_train``/``y_train``."""
+    if cfg.path:
+        path = _resolve(cfg, base)
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "x" in f.files and "y" in f.files:  # Keras' own file
+                    return RawData(f["x"].astype("float32"), f["y"].astype("float32"))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"cannot read as .npz: {exc}", path="data.path", value=cfg.path, has_value=True
+            ) from None
+        return _npz(cfg, base)
+    import keras
+
+    try:
+        (xtr, ytr), (xte, yte) = keras.datasets.california_housing.load_data(version="large")
+    except Exception as exc:  # network or cache problems: the user's to fix
+        raise ConfigError(
+            f"could not load california_housing through keras.datasets "
+            f"({type(exc).__name__}: {exc}); when offline, set data.path to a local copy of "
+            "Keras' california_housing.npz (arrays x and y)",
+            path="data.name",
+            value="california_housing",
+            has_value=True,
+        ) from None
+    return RawData(xtr, ytr, xte, yte)
 
 
 def _keras_dataset(module: str, max_value: float, classes: list[str]) -> Callable[..., RawData]:
@@ -236,7 +300,7 @@ def _check_labels(labels: list[str], column: str) -> None:
 
 
 DATASETS: dict[str, DataSource] = {
-    "digits": DataSource(_digits),
+    "digits": DataSource(_digits, task=CLASSIFICATION),
     "mnist": DataSource(_keras_dataset("mnist", 255.0, [str(i) for i in range(10)])),
     "fashion_mnist": DataSource(
         _keras_dataset(
@@ -274,6 +338,9 @@ DATASETS: dict[str, DataSource] = {
             ],
         )
     ),
+    "wine": DataSource(_wine, images=False, task=CLASSIFICATION),
+    "diabetes": DataSource(_diabetes, images=False, task=REGRESSION),
+    "california_housing": DataSource(_california_housing, images=False, task=REGRESSION),
     "npz": DataSource(_npz, needs_path=True, images=False),
     "csv": DataSource(_csv, needs_path=True, images=False),
     "images": DataSource(_images, needs_path=True),
@@ -378,8 +445,11 @@ def _check_images(cfg: DataConfig) -> None:
 _CACHE: dict[str, Dataset] = {}
 
 
-def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
+def load_dataset(cfg: DataConfig, base: Path | None = None, task: str = CLASSIFICATION) -> Dataset:
     """Load, scale and split a data set; the result is cached for the process.
+
+    ``task``: the study's resolved task (``StudyFile.task``); ``regression`` keeps the
+    targets as numbers (standardized with ``data.standardize_target``).
 
     Example:
         >>> ds = load_dataset(DataConfig(name="digits", subset=500))
@@ -388,15 +458,20 @@ def load_dataset(cfg: DataConfig, base: Path | None = None) -> Dataset:
     """
     base = base or Path.cwd()
     if cfg.name == "arrays":  # held only while the call that passed them runs
-        return _prepare(cfg, base)
-    key = json.dumps([cfg.model_dump(), str(base)], sort_keys=True, default=str)
+        return _prepare(cfg, base, task)
+    key = json.dumps([cfg.model_dump(), str(base), task], sort_keys=True, default=str)
     if key not in _CACHE:
-        _CACHE[key] = _prepare(cfg, base)
+        _CACHE[key] = _prepare(cfg, base, task)
     return _CACHE[key]
 
 
 def _split(
-    x: np.ndarray, y: np.ndarray, size: float | int, seed: int, what: str
+    x: np.ndarray,
+    y: np.ndarray,
+    size: float | int,
+    seed: int,
+    what: str,
+    stratified: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     from sklearn.model_selection import train_test_split
 
@@ -411,12 +486,14 @@ def _split(
         )
     _, counts = np.unique(y, return_counts=True)
     stratify = y if counts.min() >= 2 and min(count, n - count) >= len(counts) else None
+    if not stratified:  # a regression's targets are not classes
+        stratify = None
     xa, xb, ya, yb = train_test_split(x, y, test_size=count, random_state=seed, stratify=stratify)
     return xa, ya, xb, yb
 
 
-def _prepare(cfg: DataConfig, base: Path) -> Dataset:
-    if cfg.name == "images":
+def _prepare(cfg: DataConfig, base: Path, task: str = CLASSIFICATION) -> Dataset:
+    if cfg.name == "images" and task != REGRESSION:
         from hpsearch.data._images import stream_images
 
         large = stream_images(cfg, _resolve(cfg, base))
@@ -431,29 +508,8 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
             value=cfg.path,
             has_value=True,
         )
-    classes = np.unique(y if raw.y_test is None else np.concatenate([y, raw.y_test.reshape(-1)]))
-    if raw.x_test is None or raw.y_test is None:
-        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test")
-    else:
-        x_test, y_test = np.asarray(raw.x_test), np.asarray(raw.y_test).reshape(-1)
-    if cfg.subset is not None and cfg.subset < len(x):
-        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset")
-    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation")
-
-    # labels -> 0..K-1 (class names keep the original values)
-    index = {v: i for i, v in enumerate(classes.tolist())}
-    y, y_val, y_test = (
-        np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)
-    )
-    class_names = raw.class_names or [str(c) for c in classes.tolist()]
-    if len(class_names) != len(classes):
-        raise ConfigError(
-            f"{len(class_names)} class names for {len(classes)} classes in the labels",
-            path="data.name",
-            value=cfg.name,
-            has_value=True,
-        )
-
+    targets = _regression_targets if task == REGRESSION else _class_targets
+    (x, x_val, x_test), (y, y_val, y_test), labels = targets(cfg, raw, x, y)
     table, scaling, (x, x_val, x_test) = _features(cfg, raw, x, x_val, x_test)
     digest = hashlib.sha256()
     for a in (x, y, x_val, y_val):
@@ -466,13 +522,69 @@ def _prepare(cfg: DataConfig, base: Path) -> Dataset:
         y_val,
         x_test,
         y_test,
-        len(classes),
-        class_names,
+        labels.num_classes,
+        labels.class_names,
         scaling,
         digest.hexdigest()[:16],
         _raw_shapes(raw) if source_of(cfg.name).user else {},
         table,
+        task=task,
+        target=labels.target,
     )
+
+
+@dataclass
+class _Labels:
+    """What the targets tell a :class:`Dataset` besides the arrays."""
+
+    num_classes: int
+    class_names: list[str]
+    target: dict[str, float] | None = None
+
+
+_Splits = tuple[list[np.ndarray], list[np.ndarray], _Labels]
+
+
+def _class_targets(cfg: DataConfig, raw: RawData, x: np.ndarray, y: np.ndarray) -> _Splits:
+    """Stratified splits, labels as 0..K-1 (class names keep the original values)."""
+    classes = np.unique(y if raw.y_test is None else np.concatenate([y, raw.y_test.reshape(-1)]))
+    if raw.x_test is None or raw.y_test is None:
+        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test")
+    else:
+        x_test, y_test = np.asarray(raw.x_test), np.asarray(raw.y_test).reshape(-1)
+    if cfg.subset is not None and cfg.subset < len(x):
+        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset")
+    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation")
+    index = {v: i for i, v in enumerate(classes.tolist())}
+    ys = [np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)]
+    class_names = raw.class_names or [str(c) for c in classes.tolist()]
+    if len(class_names) != len(classes):
+        raise ConfigError(
+            f"{len(class_names)} class names for {len(classes)} classes in the labels",
+            path="data.name",
+            value=cfg.name,
+            has_value=True,
+        )
+    return [x, x_val, x_test], ys, _Labels(len(classes), class_names)
+
+
+def _regression_targets(cfg: DataConfig, raw: RawData, x: np.ndarray, y: np.ndarray) -> _Splits:
+    """Numeric targets, random (not stratified) splits, and the targets standardized on
+    the training split when ``data.standardize_target`` asks."""
+    y = regression_target(y, path="data.label_column", value=cfg.label_column)
+    if raw.x_test is None or raw.y_test is None:
+        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test", stratified=False)
+    else:
+        x_test = np.asarray(raw.x_test)
+        y_test = regression_target(raw.y_test, path="data.path", value=cfg.path)
+    if cfg.subset is not None and cfg.subset < len(x):
+        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset", stratified=False)
+    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation", False)
+    target = target_scaling(y) if cfg.standardize_target else None
+    ys = [y, y_val, y_test]
+    if target is not None:
+        ys = [((a - target["mean"]) / target["std"]).astype("float32") for a in ys]
+    return [x, x_val, x_test], ys, _Labels(1, [], target)
 
 
 def _prepare_stream(

@@ -22,7 +22,7 @@ from hpsearch.engines._workers import run_parallel
 if TYPE_CHECKING:
     import optuna
 
-    from hpsearch.engines._sklearn import StudyClassifier
+    from hpsearch.engines._sklearn import StudyClassifier, StudyRegressor
     from hpsearch.study import StudyFile
 
 __all__ = [
@@ -44,9 +44,9 @@ __all__ = [
 ]
 
 
-def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
-    """The scikeras classifier of a study file (as ``search.engine: sklearn`` searches it);
-    imports scikeras and TensorFlow."""
+def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier | StudyRegressor:
+    """The scikeras classifier (regressor for a regression) of a study file (as
+    ``search.engine: sklearn`` searches it); imports scikeras and TensorFlow."""
     from hpsearch.training import configure_tensorflow
 
     configure_tensorflow()  # before scikeras imports TensorFlow

@@ -179,7 +179,7 @@ def open_checked(
     try:
         if check is not None:
             check()
-        dataset = load_dataset(study_file.config.data, study_file.base_dir)
+        dataset = load_dataset(study_file.config.data, study_file.base_dir, study_file.task)
         _check_streaming(engine, dataset)
         check_model_builder(study_file, dataset)
         sampler, pruner = samplers() if samplers is not None else (None, None)

@@ -184,6 +184,7 @@ class _Checkpoint:
             return None
         import keras
 
+        import hpsearch.models._regression  # noqa: F401  (registers a regression's metrics)
         from hpsearch.artifacts import MODEL_FILE
 
         try:

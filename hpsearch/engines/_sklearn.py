@@ -1,4 +1,6 @@
-"""The scikit-learn engine: ``GridSearchCV`` and friends over scikeras' ``KerasClassifier``.
+"""The scikit-learn engine: ``GridSearchCV`` and friends over scikeras' ``KerasClassifier``
+(``KerasRegressor`` for a regression, scored by ``neg_root_mean_squared_error`` unless
+``search.scoring`` says otherwise).
 
 The tutorials tune Keras the scikit-learn way; this engine runs exactly that from a
 study file and writes every candidate as an Optuna trial (params with their
@@ -28,7 +30,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
+from scikeras.utils.transformers import RegressorTargetEncoder
 from scikeras.wrappers import KerasClassifier as _ScikerasClassifier
+from scikeras.wrappers import KerasRegressor as _ScikerasRegressor
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.model_selection import (
     GridSearchCV,
@@ -36,7 +40,7 @@ from sklearn.model_selection import (
     HalvingRandomSearchCV,
     RandomizedSearchCV,
 )
-from sklearn.utils import ClassifierTags
+from sklearn.utils import ClassifierTags, RegressorTags
 
 from hpsearch._logs import quiet_optuna
 from hpsearch._progress import Progress
@@ -73,7 +77,9 @@ __all__ = [
     "ENGINE",
     "EstimatorNames",
     "KerasClassifier",
+    "KerasRegressor",
     "StudyClassifier",
+    "StudyRegressor",
     "build_estimator",
     "run_sklearn",
 ]
@@ -98,16 +104,39 @@ class KerasClassifier(_ScikerasClassifier):
         return tags
 
 
-class StudyClassifier(KerasClassifier):
-    """The estimator of a study: seeds Keras like the Optuna engine and reports folds.
+class KerasRegressor(_ScikerasRegressor):
+    """scikeras' ``KerasRegressor``, declared a regressor for scikit-learn >= 1.7 (as
+    :class:`KerasClassifier`: scikeras 0.13 predates the tag API)."""
 
-    Seeding with ``keras.utils.set_random_seed`` (not scikeras' ``random_state``, which
-    turns on TensorFlow's deterministic ops) keeps both engines' runs comparable. The
-    candidate's ``epochs`` and ``batch_size`` are its family's (``cnn.epochs`` when a
-    section sets them), handed to scikeras' ``fit``.
-    """
+    def __sklearn_tags__(self) -> Tags:
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        tags.regressor_tags = RegressorTags()
+        tags.target_tags.required = True
+        return tags
 
-    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> StudyClassifier:
+
+class StandardizedTarget(RegressorTargetEncoder):
+    """scikeras' target encoder for a standardized target (``data.standardize_target``):
+    the network learns ``(y - mean) / std``, ``predict`` answers in the target's units,
+    so scikit-learn's scorers measure errors in those units."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0) -> None:
+        self.mean = mean
+        self.std = std
+
+    def transform(self, y: np.ndarray) -> np.ndarray:
+        return (super().transform(y) - self.mean) / self.std
+
+    def inverse_transform(self, y: np.ndarray) -> np.ndarray:
+        return super().inverse_transform(np.asarray(y) * self.std + self.mean)
+
+
+class _StudyFit:
+    """What the estimators of a study do in ``fit``: seed Keras like the Optuna engine,
+    hand the candidate's epochs and batch size to scikeras, report the fold."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **kwargs: Any) -> Any:
         import keras
 
         seed = getattr(self, "seed", None)
@@ -115,14 +144,36 @@ class StudyClassifier(KerasClassifier):
             keras.utils.set_random_seed(int(seed))
         names = getattr(self, "space", None)
         if isinstance(names, EstimatorNames):
-            hp = names.hyperparameters(self.get_params(), getattr(self, "resource", None))
+            hp = names.hyperparameters(self.get_params(), getattr(self, "resource", None))  # type: ignore[attr-defined]
             for key in ("epochs", "batch_size"):
                 if key in hp:
                     kwargs.setdefault(key, int(hp[key]))
-        result = super().fit(X, y, sample_weight=sample_weight, **kwargs)
+        result = super().fit(X, y, sample_weight=sample_weight, **kwargs)  # type: ignore[misc]
         if _ACTIVE_PROGRESS is not None:
             _ACTIVE_PROGRESS.fold_done()
         return result
+
+
+class StudyRegressor(_StudyFit, KerasRegressor):
+    """The estimator of a regression study (see :class:`StudyClassifier`); ``target``:
+    the standardization of a standardized target, or None."""
+
+    @property
+    def target_encoder(self) -> Any:
+        target = getattr(self, "target", None)
+        if target:
+            return StandardizedTarget(float(target["mean"]), float(target["std"]))
+        return RegressorTargetEncoder()
+
+
+class StudyClassifier(_StudyFit, KerasClassifier):
+    """The estimator of a study: seeds Keras like the Optuna engine and reports folds.
+
+    Seeding with ``keras.utils.set_random_seed`` (not scikeras' ``random_state``, which
+    turns on TensorFlow's deterministic ops) keeps both engines' runs comparable. The
+    candidate's ``epochs`` and ``batch_size`` are its family's (``cnn.epochs`` when a
+    section sets them), handed to scikeras' ``fit``.
+    """
 
 
 class EstimatorNames:
@@ -241,13 +292,18 @@ def _build(meta: Mapping[str, Any], params: Mapping[str, Any], **_: Any) -> kera
     names: EstimatorNames = params["space"]
     hp = names.hyperparameters(params, params.get("resource"))
     family = names.space.family_of(hp)
-    model = build_model(family, hp, tuple(meta["X_shape_"][1:]), int(meta["n_classes_"]))
+    regression = "n_classes_" not in meta  # a KerasRegressor: one linear output
+    num_classes = 1 if regression else int(meta["n_classes_"])
+    model = build_model(family, hp, tuple(meta["X_shape_"][1:]), num_classes)
     if not getattr(model, "compiled", False):
-        compile_model(model, hp, int(meta["X_shape_"][0]))
+        task = "regression" if regression else "classification"
+        compile_model(model, hp, int(meta["X_shape_"][0]), task=task)
     return model
 
 
-def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
+def build_estimator(
+    study_file: StudyFile, seed: int, target: Mapping[str, float] | None = None
+) -> StudyClassifier | StudyRegressor:
     """The estimator for a study: fixed parameters set, searched ones to be set by the
     search (a default for every name any branch of the space has: a choice's first
     value, a range's low end), every name as :class:`EstimatorNames` spells it."""
@@ -262,6 +318,16 @@ def build_estimator(study_file: StudyFile, seed: int) -> StudyClassifier:
     for branch in dists if isinstance(dists, list) else [dists]:
         for key in branch:
             init.setdefault(key, _midpoint(space.dim_of(key).spec))
+    if study_file.task == "regression":
+        return StudyRegressor(
+            model=_build,
+            verbose=0,
+            seed=seed,
+            space=names,
+            resource=resource,
+            target=dict(target) if target else None,
+            **names.encode(init),
+        )
     return StudyClassifier(
         model=_build,
         loss="sparse_categorical_crossentropy",
@@ -295,6 +361,16 @@ class _FoldProgress:
             f"candidate {self.candidate}/{self.n_candidates}: fold "
             f"{min(self.fits, self.n_splits)}/{self.n_splits} done"
         )
+
+
+REGRESSION_SCORING = "neg_root_mean_squared_error"
+
+
+def scoring_of(study_file: StudyFile) -> str:
+    """``search.scoring``, else accuracy (a classification) or the negated RMSE (a
+    regression: scikit-learn's scores are greater-is-better)."""
+    given = study_file.config.search.scoring
+    return given or (REGRESSION_SCORING if study_file.task == "regression" else "accuracy")
 
 
 def _metric_name(scoring: str | None) -> str:
@@ -469,7 +545,7 @@ def make_search(study_file: StudyFile, estimator: KerasClassifier, seed: int) ->
     search = study_file.config.search
     method = search.method
     common: dict[str, Any] = {
-        "scoring": search.scoring,
+        "scoring": scoring_of(study_file),
         "cv": search.cv,
         "refit": False,  # we refit the best of *all* stored candidates, resumed ones included
         "error_score": np.nan,
@@ -518,13 +594,14 @@ def run_search(study_file: StudyFile, *, quiet: bool = False) -> tuple[optuna.St
     prepare_process(study_file)
     cfg = study_file.config
     seed = cfg.search.seed or 0
+    scoring = scoring_of(study_file)
     study, dataset, _ = open_checked(
-        study_file, engine=ENGINE, objective_names=[_metric_name(cfg.search.scoring)]
+        study_file, engine=ENGINE, objective_names=[_metric_name(scoring)]
     )
     n_candidates = study_file.n_trials or 0
-    progress = Progress(_metric_name(cfg.search.scoring), None, quiet=quiet)
+    progress = Progress(_metric_name(scoring), None, quiet=quiet)
     count_stored(progress, study)
-    estimator = build_estimator(study_file, seed)
+    estimator = build_estimator(study_file, seed, dataset.target)
     search = make_search(study_file, estimator, seed)
     folds = _FoldProgress(progress, n_candidates, cfg.search.cv)
     halving_epochs = cfg.search.resource == "epochs" and cfg.search.method.startswith("halving")
@@ -559,7 +636,7 @@ def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress
     _ACTIVE_PROGRESS = folds
     try:
         with progress:
-            search.fit(dataset.x_train, dataset.y_train)
+            search.fit(dataset.x_train, _targets(dataset, dataset.y_train))
     except KeyboardInterrupt as exc:
         raise interrupted(
             exc, "finished candidates are stored; run the same command again to evaluate the rest"
@@ -568,13 +645,21 @@ def _fit(search: Any, dataset: Dataset, progress: Progress, folds: _FoldProgress
         _ACTIVE_PROGRESS = None
 
 
+def _targets(dataset: Dataset, y: np.ndarray) -> np.ndarray:
+    """The targets as the estimator takes them: a standardized regression target back in
+    its own units (the estimator's target encoder standardizes it for the network)."""
+    if dataset.target:
+        return np.asarray(y * dataset.target["std"] + dataset.target["mean"], dtype="float32")
+    return y
+
+
 def _store_summary(study: optuna.Study, study_file: StudyFile, search: Any, seconds: float) -> None:
     search_cfg = study_file.config.search
     before = SklearnSummary.of(study)
     SklearnSummary(
         search=type(search).__name__,
         cv=search_cfg.cv,
-        scoring=search_cfg.scoring or "accuracy",
+        scoring=scoring_of(study_file),
         # search time over every run of the study (resumed runs add theirs)
         seconds=round((before.seconds if before else 0.0) + seconds, 3),
         ranking=_ranking(study),
@@ -628,17 +713,20 @@ def _refit(
     names: EstimatorNames = estimator.get_params()["space"]
     model = clone(estimator).set_params(**names.encode(best.params))
     t0 = time.perf_counter()
-    model.fit(dataset.x_train, dataset.y_train)
+    model.fit(dataset.x_train, _targets(dataset, dataset.y_train))
     seconds = time.perf_counter() - t0
-    loss, accuracy = model.model_.evaluate(dataset.x_val, dataset.y_val, verbose=0)[:2]
-    RefitRecord(
-        trial=best.number,
-        params=best.params,
-        val_accuracy=float(accuracy),
-        val_loss=float(loss),
-        train_seconds=round(seconds, 3),
-    ).write(study)
+    loss = float(model.model_.evaluate(dataset.x_val, dataset.y_val, verbose=0)[0])
+    if dataset.regression:
+        err = model.predict(dataset.x_val).reshape(-1) - _targets(dataset, dataset.y_val)
+        rmse = float(np.sqrt(np.mean(np.square(err, dtype="float64"))))
+        record = RefitRecord(best.number, best.params, None, loss, round(seconds, 3), rmse)
+        score = f"val_rmse {rmse:.6g}"
+    else:
+        accuracy = float(model.model_.evaluate(dataset.x_val, dataset.y_val, verbose=0)[1])
+        record = RefitRecord(best.number, best.params, accuracy, loss, round(seconds, 3))
+        score = f"val_accuracy {accuracy:.4f}"
+    record.write(study)
     progress.message(
         f"refit trial {best.number} on all {len(dataset.x_train)} training samples: "
-        f"val_accuracy {accuracy:.4f}, val_loss {loss:.4f} ({seconds:.1f}s)"
+        f"{score}, val_loss {loss:.4f} ({seconds:.1f}s)"
     )

@@ -35,6 +35,18 @@ def _regularizer(l2: float) -> keras.regularizers.Regularizer | None:
     return keras.regularizers.L2(l2) if l2 else None
 
 
+def _output(x: Any, num_classes: int) -> Any:
+    """The output layer: softmax over the classes, or for a regression (one output,
+    ``num_classes == 1``) one linear unit."""
+    if num_classes == 1:
+        return keras.layers.Dense(1, name="value")(x)
+    return keras.layers.Dense(num_classes, activation="softmax")(x)
+
+
+def _task_of(num_classes: int) -> str:
+    return "regression" if num_classes == 1 else "classification"
+
+
 def build_mlp(
     params: Mapping[str, Any], input_shape: Sequence[int], num_classes: int
 ) -> keras.Model:
@@ -56,8 +68,7 @@ def build_mlp(
         x = keras.layers.Activation(params["activation"])(x)
         if dropouts[i]:
             x = keras.layers.Dropout(float(dropouts[i]))(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="mlp")
+    return keras.Model(inputs, _output(x, num_classes), name="mlp")
 
 
 def build_cnn(
@@ -121,8 +132,7 @@ def build_cnn(
         )(x)
     if params["dropout"]:
         x = keras.layers.Dropout(float(params["dropout"]))(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
-    return keras.Model(inputs, outputs, name="cnn")
+    return keras.Model(inputs, _output(x, num_classes), name="cnn")
 
 
 def _check_kernel_fits(block: int, kernel: int, stride: int, size: Sequence[int | None]) -> None:
@@ -232,7 +242,11 @@ def build_model(
         handle = _handle(style, replay, params, owned=None)
         return _build_define_by_run(family, obj, style, handle, input_shape, num_classes)
     fn = obj
-    kwargs: dict[str, Any] = {"input_shape": tuple(input_shape), "num_classes": num_classes}
+    kwargs: dict[str, Any] = {
+        "input_shape": tuple(input_shape),
+        "num_classes": num_classes,
+        "task": _task_of(num_classes),
+    }
     try:
         sig: inspect.Signature | None = inspect.signature(fn)
     except (TypeError, ValueError):  # a builtin or C callable: just call it
@@ -316,7 +330,13 @@ def _build_define_by_run(
     # a function may take input_shape= and num_classes=; a HyperModel's build(hp) takes
     # hp only (KerasTuner's own wraps it in build(hp, *args, **kwargs))
     kwargs: dict[str, Any] = (
-        {"input_shape": tuple(input_shape), "num_classes": num_classes} if target is obj else {}
+        {
+            "input_shape": tuple(input_shape),
+            "num_classes": num_classes,
+            "task": _task_of(num_classes),
+        }
+        if target is obj
+        else {}
     )
     try:
         sig: inspect.Signature | None = inspect.signature(target)

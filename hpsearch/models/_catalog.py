@@ -170,6 +170,29 @@ TRAINING: dict[str, ParamDef] = {
     ),
 }
 
+LOSSES = ("mse", "mae", "huber")
+
+REGRESSION_TRAINING: dict[str, ParamDef] = {
+    # a regression's only: a classification trains with sparse categorical cross-entropy
+    "loss": ParamDef(
+        "str",
+        "mse",
+        "training loss of a regression: mse, mae or huber (Keras' Huber, delta 1, in the "
+        "units the network learns: standardized ones with data.standardize_target)",
+        choices=LOSSES,
+    ),
+}
+
+
+def training_params(task: str = "classification") -> dict[str, ParamDef]:
+    """The training parameters of a study of ``task``: a regression adds ``loss``.
+
+    >>> "loss" in training_params("regression"), "loss" in training_params()
+    (True, False)
+    """
+    return {**TRAINING, **(REGRESSION_TRAINING if task == "regression" else {})}
+
+
 _COMMON: dict[str, ParamDef] = {
     "activation": ParamDef("str", "relu", "hidden activation", choices=ACTIVATIONS),
     "batch_norm": ParamDef("bool", False, "batch normalization after each hidden layer"),
@@ -236,13 +259,14 @@ class Family:
     params: dict[str, ParamDef] = field(default_factory=dict)
     depth_param: str | None = None
     needs_images: bool = False
+    task: str = "classification"  # a regression's families take ``loss`` too
 
     @property
     def is_user(self) -> bool:
         return ":" in self.name
 
     def all_params(self) -> dict[str, ParamDef]:
-        return {**TRAINING, **self.params}
+        return {**training_params(self.task), **self.params}
 
 
 BUILTIN_FAMILIES: dict[str, Family] = {
@@ -251,8 +275,11 @@ BUILTIN_FAMILIES: dict[str, Family] = {
 }
 
 
-def get_family(name: str) -> Family:
-    """Return the family for ``name``; a ``module:function`` name is a user builder."""
+def get_family(name: str, task: str = "classification") -> Family:
+    """Return the family for ``name`` in a study of ``task``; a ``module:function`` name
+    is a user builder."""
+    from dataclasses import replace
+
     if name in BUILTIN_FAMILIES:
-        return BUILTIN_FAMILIES[name]
-    return Family(name)
+        return replace(BUILTIN_FAMILIES[name], task=task)
+    return Family(name, task=task)

@@ -23,11 +23,11 @@ from hpsearch.config._schema import ChoiceParam, FixedParam, RangeParam, StudyCo
 from hpsearch.exceptions import ConfigError
 from hpsearch.models._catalog import (
     BUILTIN_FAMILIES,
-    TRAINING,
     Condition,
     Family,
     ParamDef,
     get_family,
+    training_params,
 )
 from hpsearch.space._layers import parse_layer_name
 
@@ -81,7 +81,8 @@ class SpaceCore:
     def __init__(self, config: StudyConfig) -> None:
         names = config.model.families
         _check_families(names)
-        self.families: dict[str, Family] = {name: get_family(name) for name in names}
+        task = config.task if config.task != "auto" else "classification"
+        self.families: dict[str, Family] = {name: get_family(name, task) for name in names}
         self.multi = len(names) > 1
         shared = {k: v for k, v in config.space.items() if not isinstance(v, dict)}
         sections = {k: v for k, v in config.space.items() if isinstance(v, dict)}
@@ -92,7 +93,7 @@ class SpaceCore:
             self.dims[FAMILY] = Dim(FAMILY, ChoiceParam(choices=list(names)), None)
         self._add_shared(shared)
         in_sections = {n for f in names for n in sections.get(f, {})}
-        for name, pdef in TRAINING.items():  # one default for every family
+        for name, pdef in training_params(task).items():  # one default for every family
             if self.multi and name not in shared and name not in in_sections:
                 shared[name] = FixedParam(value=pdef.default)
                 self.dims[name] = Dim(name, shared[name], pdef)

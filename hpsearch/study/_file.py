@@ -26,10 +26,10 @@ from hpsearch.config._loader import (
     unexpected_error,
     validate_config,
 )
-from hpsearch.config._schema import StudyConfig
+from hpsearch.config._schema import ObjectiveConfig, StudyConfig
 from hpsearch.exceptions import ConfigError
 from hpsearch.models import detect_api_in_source
-from hpsearch.objectives import Objective, resolve_objectives
+from hpsearch.objectives import REGRESSION_DEFAULT, Objective, check_task, resolve_objectives
 from hpsearch.space import SearchSpace
 from hpsearch.study._record import TrialRecord
 
@@ -75,6 +75,12 @@ class StudyFile:
     (``model.api``, or for ``auto`` read from the builder's source: see
     :mod:`hpsearch.models._hp`); None when the source does not tell (the run reads it
     from the imported builder)."""
+
+    @property
+    def task(self) -> str:
+        """``classification`` or ``regression``: ``task: auto`` is resolved when the
+        file is read (see :mod:`hpsearch.data._task`)."""
+        return self.config.task
 
     @property
     def define_by_run(self) -> bool:
@@ -255,8 +261,10 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
         hpsearch.exceptions.ConfigError: space.width: got {'low': 64, 'high': 8}; empty range: ...
     """
     config = validate_config(raw)
+    config = _resolve_task(config, source.parent if source is not None else Path.cwd())
     space = SearchSpace(config)
     objectives = resolve_objectives(list(config.objective))
+    check_task(objectives, config.task)
     name = config.name or (source.stem if source is not None else None)
     if not name:
         raise ConfigError("a study needs a name", path="name")
@@ -271,6 +279,72 @@ def study_from_dict(raw: dict[str, Any], *, source: Path | None = None) -> Study
     )
     _check_semantics(study)
     return study
+
+
+def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
+    """``config`` with its task resolved (``auto`` read from the data set or its target)
+    and a regression's default objective (``val_rmse``, minimized: ``val_loss`` is not
+    comparable across losses); settings that mean nothing for the task are refused."""
+    from hpsearch.data._registry import DATASETS, _resolve
+    from hpsearch.data._task import REGRESSION, infer_task, peek_target, regression_target
+
+    data = config.data
+    source = DATASETS.get(data.name)
+    task: str = config.task
+    target = None
+    if source is not None and source.task is None and data.path and task != "classification":
+        path = _resolve(data, base_dir)
+        target = peek_target(data.name, path, data.label_column) if path.is_file() else None
+    elif data.name == "arrays" and task != "classification":
+        target = _arrays_target(data.arrays)
+    if task == "auto":
+        task = (source.task if source is not None else None) or (
+            infer_task(target) if target is not None else "classification"
+        )
+    update: dict[str, Any] = {"task": task}
+    if task == REGRESSION:
+        if target is not None:
+            where = "data.label_column" if data.name == "csv" else "data.path"
+            regression_target(target, path=where, value=getattr(data, where[5:]))
+        if "chance_patience" in config.space:
+            raise ConfigError(
+                "applies to classification only (it compares accuracy with chance)",
+                path="space.chance_patience",
+            )
+        if "objective" not in config.model_fields_set and config.search.engine == "sklearn":
+            # scikit-learn's scores are greater-is-better: the negated RMSE by default
+            _check_regression_scoring(config.search.scoring)
+            scoring = config.search.scoring or "neg_root_mean_squared_error"
+            update["objective"] = [ObjectiveConfig(metric=f"cv_{scoring}", direction="maximize")]
+        elif "objective" not in config.model_fields_set:
+            update["objective"] = [ObjectiveConfig(metric=REGRESSION_DEFAULT)]
+    else:
+        if data.standardize_target:
+            raise ConfigError(
+                "applies to regression only (task: regression)",
+                path="data.standardize_target",
+                value=True,
+                has_value=True,
+            )
+        for key, entry in config.space.items():
+            if key == "loss" or (isinstance(entry, dict) and "loss" in entry):
+                raise ConfigError(
+                    "applies to regression only (task: regression); a classification trains "
+                    "with sparse categorical cross-entropy",
+                    path="space.loss" if key == "loss" else f"space.{key}.loss",
+                )
+    return config.model_copy(update=update)
+
+
+def _arrays_target(key: str | None) -> Any:
+    """The training targets of arrays given to the Python API, if this process has them
+    (``task: auto`` reads them as it reads a CSV's label column)."""
+    from hpsearch.data._arrays import registered_arrays
+
+    try:
+        return registered_arrays(key)[1]
+    except ConfigError:  # not given here: the run says how to pass them
+        return None
 
 
 def _check_semantics(study: StudyFile) -> None:
@@ -340,6 +414,8 @@ def _check_sklearn(study: StudyFile) -> None:
             "for several objectives",
             path="objective",
         )
+    if study.task == "regression":
+        _check_sklearn_regression(study)
     if search.method in ("grid", "halving_grid"):
         study.space.grid(steps_required=True)
     else:
@@ -358,6 +434,33 @@ def _check_sklearn(study: StudyFile) -> None:
                 value=search.scoring,
                 has_value=True,
             )
+
+
+_REGRESSION_SCORES = ("r2", "explained_variance", "error", "deviance", "d2_")
+
+
+def _check_regression_scoring(scoring: str | None) -> None:
+    """A regression's scikit-learn search needs a regression score."""
+    if scoring is not None and not any(word in scoring for word in _REGRESSION_SCORES):
+        raise ConfigError(
+            "not a regression scorer; e.g. neg_root_mean_squared_error (the default), "
+            "neg_mean_absolute_error, r2",
+            path="search.scoring",
+            value=scoring,
+            has_value=True,
+        )
+
+
+def _check_sklearn_regression(study: StudyFile) -> None:
+    """A regression's scikit-learn search maximizes its score."""
+    if study.objectives[0].direction != "maximize":
+        raise ConfigError(
+            "the sklearn engine maximizes its score (search.scoring; for a regression "
+            "neg_root_mean_squared_error by default): leave objective out",
+            path="objective",
+            value=study.objectives[0].metric,
+            has_value=True,
+        )
 
 
 def _check_halving_epochs(study: StudyFile) -> None:
@@ -475,7 +578,16 @@ def check_user_builder(target: str, base_dir: Path, *, path: str = "model.family
     return None
 
 
-_ARRAYS_KEEP = ("validation", "test", "subset", "seed", "scale", "image_shape", "memory_limit_mb")
+_ARRAYS_KEEP = (
+    "validation",
+    "test",
+    "subset",
+    "seed",
+    "scale",
+    "image_shape",
+    "memory_limit_mb",
+    "standardize_target",
+)
 
 
 def with_arrays(study: StudyFile, key: str) -> StudyFile:
@@ -489,6 +601,11 @@ def with_arrays(study: StudyFile, key: str) -> StudyFile:
     data = study.config.data.model_dump(mode="json")
     raw = study.config.model_dump(mode="json")  # as stored on a study (export reads it)
     raw["name"] = study.name
+    for key_ in ("task", "objective"):  # as the user wrote them: auto reads the arrays
+        if key_ in study.raw:
+            raw[key_] = study.raw[key_]
+        else:
+            raw.pop(key_, None)
     raw["data"] = {k: v for k, v in data.items() if k in _ARRAYS_KEEP} | {
         "name": "arrays",
         "arrays": key,

@@ -77,6 +77,22 @@ class StudyMeta:
         return (self.config or {}).get("description")
 
     @property
+    def task(self) -> str:
+        """``classification`` or ``regression`` (a study of an older version: classification)."""
+        return str(self.data.get("task") or "classification")
+
+    @property
+    def regression(self) -> bool:
+        """Whether the study predicts numbers (no classes, no accuracy)."""
+        return self.task == "regression"
+
+    @property
+    def target_scaling(self) -> dict[str, float] | None:
+        """A standardized target's ``{"mean": ..., "std": ...}`` (training split), or None."""
+        target = self.data.get("target")
+        return dict(target) if isinstance(target, dict) else None
+
+    @property
     def fingerprint(self) -> str | None:
         """The training data's fingerprint when the study was created."""
         return self.data.get("fingerprint")

@@ -91,8 +91,12 @@ def short_reason(text: str) -> str:
 # metrics of the Optuna engine, then the scikit-learn engine's)
 SHOWN_ATTRS = (
     "val_accuracy",
+    "val_rmse",  # a regression's (in the target's units)
+    "val_mae",
     "val_loss",
     "accuracy",
+    "rmse",
+    "mae",
     "loss",
     PARAM_COUNT,
     EPOCHS_RUN,
@@ -266,9 +270,10 @@ class RefitRecord:
 
     trial: int
     params: dict[str, Any]
-    val_accuracy: float
+    val_accuracy: float | None  # None for a regression
     val_loss: float
     train_seconds: float | None = None
+    val_rmse: float | None = None  # a regression's, in the target's units
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (the keys and values earlier versions wrote)."""
@@ -278,6 +283,7 @@ class RefitRecord:
             "val_accuracy": self.val_accuracy,
             "val_loss": self.val_loss,
             "train_seconds": self.train_seconds,
+            **({"val_rmse": self.val_rmse} if self.val_rmse is not None else {}),
         }
 
     @classmethod
@@ -288,9 +294,10 @@ class RefitRecord:
         return cls(
             trial=raw.get("trial"),  # type: ignore[arg-type]
             params=dict(raw.get("params") or {}),
-            val_accuracy=raw.get("val_accuracy"),  # type: ignore[arg-type]
+            val_accuracy=raw.get("val_accuracy"),
             val_loss=raw.get("val_loss"),  # type: ignore[arg-type]
             train_seconds=raw.get("train_seconds"),
+            val_rmse=raw.get("val_rmse"),
         )
 
     @classmethod
