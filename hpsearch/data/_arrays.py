@@ -182,12 +182,12 @@ def _checked(parts: tuple[Any, ...], what: str, obj: Any) -> tuple[Any, ...]:
                 f"the {split} inputs must be a numeric array with one "
                 "sample per row (2 or more dimensions)",
             )
-        if ya is None or ya.ndim != 1 or ya.dtype.kind not in "biuUSO":
+        if ya is None or ya.ndim != 1 or ya.dtype.kind not in "biufUSO":
             raise _bad(
                 what,
                 obj,
-                f"the {split} labels must be one class (a number or a "
-                "name) per sample, a 1-D array",
+                f"the {split} labels must be one target per sample (a class, as a number "
+                "or a name, or a regression's value), a 1-D array",
             )
         if len(xa) != len(ya) or len(xa) == 0:
             raise _bad(what, obj, f"{len(xa)} {split} inputs but {len(ya)} labels")
