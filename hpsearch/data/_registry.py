@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 
 from hpsearch.config._schema import DataConfig
-from hpsearch.data._table import TableError, TableSpec, column_kinds, is_missing, read_csv_rows
+from hpsearch.data._table import (
+    TableError,
+    TableSpec,
+    column_kinds,
+    is_missing,
+    is_number,
+    read_csv_rows,
+)
 from hpsearch.data._task import CLASSIFICATION, REGRESSION, regression_target, target_scaling
 from hpsearch.exceptions import ConfigError
 
@@ -238,7 +245,7 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
                 f"{', '.join(header[:10])}{' ...' if len(header) > 10 else ''})"
                 + (
                     "; the first line holds a number: it must name the columns"
-                    if any(map(_number, header))
+                    if any(map(is_number, header))
                     else ""
                 ),
                 path="data.label_column",
@@ -252,7 +259,7 @@ def _csv(cfg: DataConfig, base: Path) -> RawData:
         if not names:
             raise TableError("the CSV has only the label column: no feature to learn from")
         features = [[v for i, v in enumerate(r) if i != col] for r in rows]
-        numbers = all(_number(v) and not is_missing(v) for r in features for v in r)
+        numbers = all(is_number(v) and not is_missing(v) for r in features for v in r)
         if cfg.categorical or not numbers:
             kinds = column_kinds(names, features, cfg.categorical, cfg.numeric)
             cells = np.asarray(features, dtype=object)
@@ -280,14 +287,6 @@ def _arrays(cfg: DataConfig, base: Path) -> RawData:
     from hpsearch.data._arrays import registered_arrays
 
     return RawData(*registered_arrays(cfg.arrays))
-
-
-def _number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_labels(labels: list[str], column: str) -> None:

@@ -37,7 +37,7 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MISSING", "Column", "TableSpec", "is_missing", "read_csv_rows"]
+__all__ = ["MISSING", "Column", "TableSpec", "is_missing", "is_number", "read_csv_rows"]
 
 MISSING = ("", "na", "n/a", "nan", "?")
 """Cells read as missing (compared stripped and lower-cased)."""
@@ -48,7 +48,8 @@ def is_missing(cell: str) -> bool:
     return cell.strip().lower() in MISSING
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a number (``float`` takes it)."""
     try:
         float(cell)
     except ValueError:
@@ -57,7 +58,7 @@ def _is_number(cell: str) -> bool:
 
 
 def _number_or_gap(cell: str) -> bool:
-    return is_missing(cell) or _is_number(cell)
+    return is_missing(cell) or is_number(cell)
 
 
 class TableError(ValueError):
@@ -77,7 +78,7 @@ def read_csv_rows(path: Path, label_column: str | None) -> tuple[list[str], list
         if not header:
             raise TableError("empty CSV: the first line must name the columns")
         if label_column is not None and label_column not in header:
-            if any(_is_number(v) for v in header):
+            if any(is_number(v) for v in header):
                 raise TableError("the first line holds a number: it must name the columns")
             raise TableError(f"label column {label_column!r} not in the CSV header")
         rows = []
