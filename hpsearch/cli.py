@@ -68,6 +68,18 @@ WorkersOpt = Annotated[
 ]
 
 
+RayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray",
+        metavar="ADDRESS",
+        help="Start the workers as Ray actors on the Ray cluster at ADDRESS (auto, "
+        "ray://head:10001, head:6379, or local to start one on this machine); "
+        "shortcut for --set workers.ray.address=ADDRESS. Needs a PostgreSQL or Redis storage.",
+    ),
+]
+
+
 @contextmanager
 def _guard() -> Iterator[None]:
     """Turn user errors into one line on stderr and exit code 2."""
@@ -121,6 +133,7 @@ def run(
     ] = None,
     storage: StorageOpt = None,
     workers: WorkersOpt = None,
+    ray: RayOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing.")] = False,
 ) -> None:
     """Run a study, or resume it: finished trials are kept, the rest of the budget runs."""
@@ -130,8 +143,9 @@ def run(
         from hpsearch.study import load_study_file
 
         handle_sigterm()
+        overrides = [*(set_ or []), *([f"workers.ray.address={ray}"] if ray else [])]
         study_file = load_study_file(
-            study, set_ or [], n_trials=n_trials, timeout=timeout, storage=storage
+            study, overrides, n_trials=n_trials, timeout=timeout, storage=storage
         )
         result = run_study(study_file, quiet=quiet, workers=workers)
         if not quiet:
@@ -340,6 +354,12 @@ def _print_workers(sf: StudyFile) -> None:
             f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
             + (", per-epoch checkpoints" if w.checkpoints else "")
         )
+        if w.ray is not None:
+            memory = f", {w.ray.memory_mb} MB" if w.ray.memory_mb else ""
+            out.print(
+                f"  ray           workers as actors on {w.ray.address}, each {w.ray.num_cpus:g} "
+                f"CPU, {w.ray.num_gpus:g} GPU{memory}"
+            )
 
 
 def _print_best(study: Any, trials: list[Any]) -> None:

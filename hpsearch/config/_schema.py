@@ -303,6 +303,17 @@ class ExportConfig(_Strict):
     dir: str | None = None  # default: beside the storage file (runs.db -> runs_artifacts/)
 
 
+class RayConfig(_Strict):
+    """Workers as Ray actors on a Ray cluster (see ``hpsearch.engines._ray``)."""
+
+    # auto: the cluster this machine belongs to; ray://head:10001 or head:6379: that one;
+    # local: a one-machine cluster started for this run (on 127.0.0.1, for trying it)
+    address: str = Field(default="auto", min_length=1)
+    num_cpus: float = Field(default=1, ge=0)  # CPUs Ray reserves for each worker
+    num_gpus: float = Field(default=0, ge=0)  # GPUs per worker (Ray sets CUDA_VISIBLE_DEVICES)
+    memory_mb: int | None = Field(default=None, ge=1)  # memory Ray reserves for each worker
+
+
 class WorkersConfig(_Strict):
     """Worker processes, heartbeats and checkpoints (see ``hpsearch.engines._workers``)."""
 
@@ -313,6 +324,8 @@ class WorkersConfig(_Strict):
     grace_period: int = Field(default=120, ge=2)  # a silent RUNNING trial is failed after this
     checkpoints: bool = False  # save every epoch, so a retried trial resumes from it
     checkpoint_dir: str | None = None  # default: beside the storage (share it across hosts)
+    # workers as Ray actors (`run --ray ADDRESS`); the storage must be a server every node reaches
+    ray: RayConfig | None = None
 
 
 class StudyConfig(_Strict):

@@ -72,14 +72,18 @@ def run_study(
 
     Args:
         workers: worker processes (default ``workers.count``); with more than one,
-            see :func:`run_parallel`.
+            see :func:`run_parallel`; with ``workers.ray``, Ray actors on a cluster.
 
     Raises:
         NoTrialCompleted: the run ended and the study holds no COMPLETE trial (its
             ``study`` attribute is the Optuna study, failures and all).
     """
     n = workers or study_file.config.workers.count
-    if n > 1:
+    if study_file.config.workers.ray is not None:
+        from hpsearch.engines._ray import run_on_ray  # Ray itself is imported there, late
+
+        study = run_on_ray(study_file, n, quiet=quiet)
+    elif n > 1:
         study = run_parallel(study_file, n, quiet=quiet)
     elif study_file.config.search.engine == "sklearn":
         study = run_sklearn(study_file, quiet=quiet)

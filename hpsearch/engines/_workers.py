@@ -108,16 +108,28 @@ class _EventProgress(Progress):
         self._send(ev="msg", text=text)
 
 
-@quiet_optuna()
 def _worker_main(spec_text: str) -> int:
     """One worker process (``python -m hpsearch.engines._workers SPEC``)."""
+    handle_sigterm()
+    events = sys.stdout
+    sys.stdout = sys.stderr  # anything else a library prints stays out of the event stream
+    return run_worker(json.loads(spec_text), events, sys.stderr)
+
+
+@quiet_optuna()
+def run_worker(spec: dict[str, Any], events: IO[str], errors: IO[str]) -> int:
+    """A worker's life: open the study, run queued trials until the budget is spent
+    (or ``recycle_after`` trials ran), report progress as JSON lines on ``events``.
+
+    Shared by worker processes and Ray actors (:mod:`hpsearch.engines._ray`).
+
+    Returns:
+        The worker's exit code: 0, :data:`RECYCLE_EXIT`, :data:`ERROR_EXIT` (the
+        message went to ``errors``), or 130/143 when interrupted.
+    """
     from hpsearch.engines._optuna import open_run, work
     from hpsearch.study import study_from_dict
 
-    handle_sigterm()
-    spec = json.loads(spec_text)
-    events = sys.stdout
-    sys.stdout = sys.stderr  # anything else a library prints stays out of the event stream
     try:
         source = Path(spec["source"]) if spec.get("source") else None
         study_file = study_from_dict(spec["config"], source=source)
@@ -138,7 +150,7 @@ def _worker_main(spec_text: str) -> int:
     except KeyboardInterrupt as exc:  # outside a trial: nothing to re-queue
         return exit_code(exc)
     except HpsearchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=errors)
         return ERROR_EXIT
     return RECYCLE_EXIT if why == "recycle" else 0
 
@@ -250,8 +262,6 @@ class _Supervisor:
             p.message(ev["text"], worker=label)
 
     def _exited(self, label: str) -> None:
-        from hpsearch.engines._queue import reap_dead_workers
-
         child = self.children.pop(label)
         rc = child.proc.wait()
         self.progress.status("", worker=label)
@@ -264,7 +274,7 @@ class _Supervisor:
         elif rc == ERROR_EXIT:
             self.errors.append(f"worker {label} stopped with an error (see above)")
         else:  # killed or crashed mid-trial: fail and re-queue its trial, replace it
-            lost = reap_dead_workers(self.study, [child.proc.pid])
+            lost = self.reap(child)
             self.crashes += 1
             what = f"; trial {', '.join(map(str, lost))} queued again" if lost else ""
             self.progress.message(
@@ -277,8 +287,6 @@ class _Supervisor:
 
     def stop(self, signum: int) -> None:
         """Forward ``signum`` to the workers and wait for them to re-queue their trials."""
-        from hpsearch.engines._queue import reap_dead_workers
-
         self.stopping = True
         self.progress.message(
             f"stopping: {len(self.children)} worker(s) fail their running trials cleanly"
@@ -300,8 +308,14 @@ class _Supervisor:
         for child in self.children.values():  # still running: kill, then re-queue for them
             child.signal(signal.SIGKILL)
             child.proc.wait()
-            reap_dead_workers(self.study, [child.proc.pid])
+            self.reap(child)
         self.children.clear()
+
+    def reap(self, child: Any) -> list[int]:
+        """Fail and re-queue the running trial of a worker that died; its numbers."""
+        from hpsearch.engines._queue import reap_dead_workers
+
+        return reap_dead_workers(self.study, [child.proc.pid])
 
 
 @quiet_optuna()

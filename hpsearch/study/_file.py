@@ -366,6 +366,8 @@ def _check_semantics(study: StudyFile) -> None:
     if styles:
         study.builder_api = dynamic[0] if dynamic else (None if None in styles else "params")
     check_storage_url(study.storage)
+    if cfg.workers.ray is not None:
+        _check_ray(study)
     if cfg.search.engine == "sklearn":
         _check_sklearn(study)
     else:
@@ -374,6 +376,27 @@ def _check_semantics(study: StudyFile) -> None:
         metric = obj.keras_metric
         if metric and ":" in metric:
             check_user_builder(metric, study.base_dir, path="objective.metric")
+
+
+def _check_ray(study: StudyFile) -> None:
+    """Ray places workers on any node: the storage must be a server they all reach."""
+    from hpsearch.storage import journal_path
+
+    if study.config.search.engine == "sklearn":
+        raise ConfigError(
+            "the sklearn engine runs in one process; Ray workers need the optuna engine",
+            path="workers.ray",
+        )
+    url = study.storage
+    if url.startswith("sqlite://") or journal_path(url) is not None:
+        kind = "a SQLite file" if url.startswith("sqlite://") else "a journal file"
+        raise ConfigError(
+            f"{kind} cannot be shared by Ray workers on other machines (workers.ray is set); "
+            "use a server every node reaches: postgresql://host/db or redis://host:6379",
+            path="storage",
+            value=url,
+            has_value=True,
+        )
 
 
 def _check_sklearn(study: StudyFile) -> None:
