@@ -114,7 +114,9 @@ def _actor_running(name: str, worker: str) -> Any:
 
 
 def test_two_ray_workers_stop_at_exactly_n_trials(tmp_path, ray_address, study_name):
-    path = _study(tmp_path, study_name, search__n_trials=6, space__epochs=1)
+    path = _study(
+        tmp_path, study_name, search__n_trials=6, space__epochs=1, workers={"recycle_after": 2}
+    )
     run = _run_on_ray(path, ray_address)
     out, err = _finish(run)
     assert run.returncode == 0, err[-2000:]
@@ -123,7 +125,9 @@ def test_two_ray_workers_stop_at_exactly_n_trials(tmp_path, ray_address, study_n
     _assert_exact_budget(trials, 6)
     assert len(trials) == 6  # no surplus trial was ever created
     workers = {t.user_attrs["worker"] for t in trials}
-    assert len(workers) == 2 and f":{run.pid}" not in str(workers)  # the actors ran them
+    assert f":{run.pid}" not in str(workers)  # the actors ran them
+    assert len(workers) >= 3  # each actor was replaced after recycle_after trials
+    assert all(sum(t.user_attrs["worker"] == w for t in trials) <= 2 for w in workers)
     tagged = {line.split()[0] for line in out.splitlines() if " COMPLETE " in line}
     assert tagged == {"[w1]", "[w2]"}  # per-worker progress on the driver
     assert _wait_for(lambda: not _actors(study_name), timeout=30)
@@ -132,18 +136,29 @@ def test_two_ray_workers_stop_at_exactly_n_trials(tmp_path, ray_address, study_n
 def test_a_killed_actor_has_its_trial_failed_and_run_again(tmp_path, ray_address, study_name):
     import ray
 
-    path = _study(tmp_path, study_name, search__n_trials=3, space__epochs=30)
+    path = _study(
+        tmp_path,
+        study_name,
+        search__n_trials=3,
+        space__epochs=30,
+        # relative: taken from the driver's working directory, as local workers take it
+        workers={"checkpoints": True, "checkpoint_dir": "ckpt"},
+    )
     run = _run_on_ray(path, ray_address)
-    victim = _wait_for(lambda: _running(study_name, POSTGRES, min_epoch=2))[0]
+    victim = _wait_for(lambda: _running(study_name, POSTGRES, min_epoch=3))[0]
     ray.kill(_actor_running(study_name, victim.user_attrs["worker"]))
     out, err = _finish(run)
     assert run.returncode == 0, err[-2000:]
-    assert "died" in out
+    assert "died" in out and "resuming at epoch" in out
     trials = _trials(study_name, POSTGRES)
     lost = next(t for t in trials if t.number == victim.number)
     assert lost.state == TrialState.FAIL and "died" in lost.user_attrs["lost"]
     (copy,) = _retries_of(trials, lost)
     assert copy.params == lost.params and copy.state == TrialState.COMPLETE
+    # resumed from the checkpoint of an epoch the lost trial finished
+    assert 2 <= copy.user_attrs["resumed_from_epoch"] <= len(lost.intermediate_values)
+    assert sorted(copy.intermediate_values) == list(range(1, 31))
+    assert (tmp_path / "ckpt" / "checkpoints").is_dir()
     _assert_exact_budget(trials, 3)
 
 

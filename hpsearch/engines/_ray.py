@@ -30,6 +30,7 @@ import signal
 import threading
 import time
 import zlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpsearch._logs import quiet_optuna
@@ -329,7 +330,7 @@ def run_on_ray(
         study, dataset = open_run(study_file, role=role, progress=progress)
         count_stored(progress, study)
         announce_run(study, study_file, dataset, progress)
-        spec = _worker_spec(study_file, n_workers, role)
+        spec = _absolute_paths(_worker_spec(study_file, n_workers, role))
         spec["threads"] = cfg.workers.threads or max(1, math.ceil(ray_cfg.num_cpus))
         _announce(progress, ray_cfg, n_workers, spec["threads"], cfg.workers.recycle_after)
         _supervise(study, study_file, progress, n_workers, spec)
@@ -339,6 +340,19 @@ def run_on_ray(
 
             ray.shutdown()  # a local cluster stops; a remote one loses this driver's actors
     return study
+
+
+def _absolute_paths(spec: dict[str, Any]) -> dict[str, Any]:
+    """Relative paths of the study taken from the driver's working directory, as a
+    local worker takes them (an actor's working directory is Ray's)."""
+    if spec.get("source"):
+        spec["source"] = str(Path(spec["source"]).resolve())
+    config = spec["config"]
+    for section, key in (("export", "dir"), ("workers", "checkpoint_dir")):
+        value = config.get(section, {}).get(key)
+        if value:
+            config[section][key] = str(Path(value).expanduser().resolve())
+    return spec
 
 
 def _announce(progress: Progress, cfg: RayConfig, n: int, threads: int, recycle: int) -> None:
