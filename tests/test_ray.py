@@ -44,6 +44,10 @@ def ray_address() -> Any:
     """A local Ray cluster on 127.0.0.1 with 2 CPUs, for the whole module."""
     # one-machine mode: Ray binds and advertises 127.0.0.1 only (the drivers the tests
     # start inherit it); no usage report leaves the machine
+    saved = {
+        k: os.environ.get(k)
+        for k in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_USAGE_STATS_ENABLED")
+    }
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
@@ -61,6 +65,11 @@ def ray_address() -> Any:
     assert address.startswith("127.0.0.1:"), address
     yield address
     ray.shutdown()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 @pytest.fixture
@@ -206,3 +215,11 @@ def test_sqlite_with_ray_is_refused_in_one_line_without_importing_ray(tmp_path):
     )
     assert "exit 2" in validate.stdout and "ray imported: False" in validate.stdout
     assert "SQLite file cannot be shared by Ray workers" in validate.stderr
+    shown = subprocess.run(
+        [sys.executable, "-c", check.replace("'--set'", f"'--storage', {POSTGRES!r}, '--set'")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    assert "exit 0" in shown.stdout and "ray imported: False" in shown.stdout
+    assert "ray           workers as actors on auto, each 1 CPU, 0 GPU" in shown.stdout

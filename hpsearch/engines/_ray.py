@@ -199,7 +199,7 @@ class _RayChild:
         import ray
 
         with contextlib.suppress(Exception):  # already gone
-            if signum == signal.SIGKILL:
+            if signum == signal.SIGKILL or self.worker is None:  # (not placed: ran nothing)
                 ray.kill(self.actor, no_restart=True)
             else:
                 self.actor.stop.remote(signum == signal.SIGTERM)
@@ -261,9 +261,10 @@ def connect(cfg: RayConfig, n_workers: int) -> bool:
     on 127.0.0.1); False if it already was connected (then it stays connected)."""
     # hpsearch never reports usage to Ray's servers on a user's behalf
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if cfg.address == "local":
-        # Ray advertises and binds the machine's network address unless told it runs
-        # as a one-machine cluster: then everything stays on 127.0.0.1
+    one_machine = _on_this_machine(cfg.address)
+    if one_machine:
+        # Ray advertises and binds the machine's network address (even when told
+        # 127.0.0.1) unless told it runs as a one-machine cluster: then all stays on 127.0.0.1
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
@@ -274,7 +275,7 @@ def connect(cfg: RayConfig, n_workers: int) -> bool:
         ) from None
     if ray.is_initialized():
         return False
-    if cfg.address == "local":  # Ray was imported before the variable above was set
+    if one_machine:  # Ray may have been imported before the variable above was set
         from ray._private import ray_constants
 
         ray_constants.ENABLE_RAY_CLUSTER = False  # read when Ray picks its address
@@ -299,6 +300,18 @@ def connect(cfg: RayConfig, n_workers: int) -> bool:
         ) from None
     handle_sigterm()  # ray.init replaces SIGTERM's handler with one that exits at once
     return True
+
+
+def _on_this_machine(address: str) -> bool:
+    """``local``, or a cluster on a loopback address.
+
+    >>> [_on_this_machine(a) for a in ("local", "127.0.0.1:6379", "auto", "ray://head:10001")]
+    [True, True, False, False]
+    """
+    if address == "local":
+        return True
+    host = address.removeprefix("ray://").rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 @quiet_optuna()
