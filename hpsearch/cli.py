@@ -162,11 +162,12 @@ def worker(
     """
     with _guard():
         from hpsearch.engines import handle_sigterm, require_complete, run_parallel
+        from hpsearch.engines._gpus import worker_count
 
         handle_sigterm()
         study_file = _study_file_for(study, storage, set_ or [])
         result = run_parallel(
-            study_file, workers or study_file.config.workers.count, role="worker", quiet=quiet
+            study_file, worker_count(study_file, workers), role="worker", quiet=quiet
         )
         require_complete(result)
 
@@ -243,11 +244,13 @@ def validate(
     ``--storage`` is checked as a URL (scheme, database driver) without connecting.
     """
     with _guard():
+        from hpsearch.engines import _gpus
         from hpsearch.search import resolve_sampler_name
         from hpsearch.study import load_study_file
 
         sf = load_study_file(study, set_ or [], storage=storage)
         sampler = resolve_sampler_name(sf.config.search, len(sf.objectives))
+        _gpus.plan_for(sf)  # GPUs this machine does not show: an error before "valid"
         out.print(f"{study}: valid")
         _print_setup(sf, sampler)
         _print_space(sf)
@@ -332,14 +335,21 @@ def _max_epochs(sf: StudyFile, n: int | None, epochs: int) -> str:
 
 
 def _print_workers(sf: StudyFile) -> None:
-    """``validate``: the worker settings (Optuna engine only)."""
+    """``validate``: the worker settings (Optuna engine only) and their GPUs on this machine."""
+    from hpsearch.engines._gpus import plan_for, worker_count
+
     w = sf.config.workers
     if sf.config.search.engine == "optuna":
+        n, plan = worker_count(sf), plan_for(sf)
         out.print(
-            f"  workers       {w.count}, recycled every {w.recycle_after} trials, heartbeat "
+            f"  workers       {n}, recycled every {w.recycle_after} trials, heartbeat "
             f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
             + (", per-epoch checkpoints" if w.checkpoints else "")
         )
+        gpus = plan.describe(n)
+        if gpus:
+            found = f"  (found by {plan.source})" if plan.devices else ""
+            out.print(f"  GPUs          {gpus}{found}")
 
 
 def _print_best(study: Any, trials: list[Any]) -> None:
