@@ -328,3 +328,24 @@ def test_two_workers_each_see_their_own_gpu_id(tmp_path):
     seen = {p.name: p.read_text() for p in (tmp_path / "seen").iterdir()}
     workers = {pid: v for pid, v in seen.items() if v != "0,1"}  # the supervisor checks the builder
     assert sorted(set(workers.values())) == ["0", "1"]
+
+
+def test_gpu_benchmark_refuses_cleanly_without_gpus():
+    root = Path(__file__).resolve().parent.parent
+    before = (root / "BENCHMARKS.md").read_text(encoding="utf-8")
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ""}  # whatever the machine has: none
+    out = subprocess.run(
+        [sys.executable, "benchmarks/gpu_workers.py", "--trials", "2"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 1
+    assert out.stdout == ""
+    assert out.stderr.strip().splitlines() == [
+        "gpu_workers.py: no GPU visible (CUDA_VISIBLE_DEVICES, nvidia-smi -L and "
+        "/proc/driver/nvidia/gpus show none); nothing run, BENCHMARKS.md unchanged"
+    ]
+    assert (root / "BENCHMARKS.md").read_text(encoding="utf-8") == before

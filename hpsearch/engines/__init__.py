@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch._progress import Progress
 from hpsearch.engines._core import StudyInterrupted, create_or_join, exit_code, handle_sigterm
-from hpsearch.engines._gpus import apply_in_process, plan_for, worker_count
+from hpsearch.engines._gpus import apply_in_process, detect_gpus, plan_for, worker_count
 from hpsearch.engines._optuna import require_complete, run_optuna, work
 from hpsearch.engines._queue import budget_spent, top_up
 from hpsearch.engines._workers import run_parallel
@@ -32,6 +32,7 @@ __all__ = [
     "budget_spent",
     "build_estimator",
     "create_or_join",
+    "detect_gpus",
     "exit_code",
     "handle_sigterm",
     "require_complete",
