@@ -149,6 +149,13 @@ def test_worker_count(monkeypatch, workers, requested, detected, expected):
     assert worker_count(_study(**workers), requested) == expected
 
 
+def test_the_sklearn_engine_stays_one_process_on_a_gpu_machine(monkeypatch):
+    _fake(monkeypatch, TWO)
+    raw = small_study(name="gpus")
+    raw["search"] = {"engine": "sklearn", "method": "random", "n_iter": 2, "cv": 2}
+    assert worker_count(study_from_dict(raw)) == 1
+
+
 def test_supervisor_starts_each_worker_with_its_gpu(monkeypatch):
     started: dict[str, dict[str, str] | None] = {}
 

@@ -166,7 +166,7 @@ class GpuPlan:
         if not self.devices:
             return None
         text = ", ".join(f"w{i + 1} GPU {self.visible(i)}" for i in range(n_workers))
-        unused = [d for d in self.devices[n_workers:] if n_workers < len(self.devices)]
+        unused = self.devices[n_workers:]
         if unused:
             text += f" (GPU {', '.join(unused)} unused)"
         if n_workers > len(self.devices):
@@ -229,12 +229,14 @@ def worker_count(study_file: StudyFile, requested: int | None = None) -> int:
     """How many local workers a run starts.
 
     ``--workers N`` (``requested``) wins, then ``workers.count`` when the study file (or a
-    ``--set``) gives it; otherwise one per GPU the plan uses, and 1 without GPUs.
+    ``--set``) gives it; otherwise one per GPU the plan uses, and 1 without GPUs (and for
+    the sklearn engine, which runs in one process).
     """
     if requested:
         return requested
     workers = study_file.config.workers
-    if "count" in workers.model_fields_set or workers.gpus == 0:
+    one_process = study_file.config.search.engine == "sklearn"  # it cannot run in workers
+    if "count" in workers.model_fields_set or workers.gpus == 0 or one_process:
         return workers.count
     return max(workers.count, len(plan_for(study_file).devices))
 
