@@ -176,11 +176,12 @@ def worker(
     """
     with _guard():
         from hpsearch.engines import handle_sigterm, require_complete, run_parallel
+        from hpsearch.engines._gpus import worker_count
 
         handle_sigterm()
         study_file = _study_file_for(study, storage, set_ or [])
         result = run_parallel(
-            study_file, workers or study_file.config.workers.count, role="worker", quiet=quiet
+            study_file, worker_count(study_file, workers), role="worker", quiet=quiet
         )
         require_complete(result)
 
@@ -257,11 +258,14 @@ def validate(
     ``--storage`` is checked as a URL (scheme, database driver) without connecting.
     """
     with _guard():
+        from hpsearch.engines import _gpus
         from hpsearch.search import resolve_sampler_name
         from hpsearch.study import load_study_file
 
         sf = load_study_file(study, set_ or [], storage=storage)
         sampler = resolve_sampler_name(sf.config.search, len(sf.objectives))
+        if sf.config.workers.ray is None:  # on Ray, the cluster's GPUs count, not this machine's
+            _gpus.plan_for(sf)  # GPUs this machine does not show: an error before "valid"
         out.print(f"{study}: valid")
         _print_setup(sf, sampler)
         _print_space(sf)
@@ -346,20 +350,42 @@ def _max_epochs(sf: StudyFile, n: int | None, epochs: int) -> str:
 
 
 def _print_workers(sf: StudyFile) -> None:
-    """``validate``: the worker settings (Optuna engine only)."""
+    """``validate``: the worker settings (Optuna engine only) and their GPUs on this machine."""
+    from hpsearch.engines._gpus import plan_for, worker_count
+
     w = sf.config.workers
-    if sf.config.search.engine == "optuna":
-        out.print(
-            f"  workers       {w.count}, recycled every {w.recycle_after} trials, heartbeat "
-            f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
-            + (", per-epoch checkpoints" if w.checkpoints else "")
-        )
-        if w.ray is not None:
-            memory = f", {w.ray.memory_mb} MB" if w.ray.memory_mb else ""
-            out.print(
-                f"  ray           workers as actors on {w.ray.address}, each {w.ray.num_cpus:g} "
-                f"CPU, {w.ray.num_gpus:g} GPU{memory}"
-            )
+    if sf.config.search.engine != "optuna":
+        return
+    n = w.count if w.ray is not None else worker_count(sf)
+    out.print(
+        f"  workers       {n}, recycled every {w.recycle_after} trials, heartbeat "
+        f"{w.heartbeat_interval}s (grace {w.grace_period}s)"
+        + (", per-epoch checkpoints" if w.checkpoints else "")
+    )
+    if w.ray is not None:
+        _print_ray(sf)
+        return
+    plan = plan_for(sf)
+    gpus = plan.describe(n)
+    if gpus:
+        found = f"  (found by {plan.source})" if plan.devices else ""
+        out.print(f"  GPUs          {gpus}{found}")
+
+
+def _print_ray(sf: StudyFile) -> None:
+    """``validate``: where Ray places the workers and what each reserves."""
+    ray = sf.config.workers.ray
+    assert ray is not None
+    memory = f", {ray.memory_mb} MB" if ray.memory_mb else ""
+    gpus = (
+        f"{ray.num_gpus:g} GPU"
+        if "num_gpus" in ray.model_fields_set
+        else f"GPUs from workers.gpus ({sf.config.workers.gpus}) on the cluster"
+    )
+    out.print(
+        f"  ray           workers as actors on {ray.address}, each {ray.num_cpus:g} CPU, "
+        f"{gpus}{memory}"
+    )
 
 
 def _print_best(study: Any, trials: list[Any]) -> None:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TrainResult",
     "configure_tensorflow",
+    "enable_memory_growth",
     "make_optimizer",
     "steps_per_epoch",
     "steps_per_execution",
@@ -68,6 +69,7 @@ def configure_tensorflow(threads: int | None = None) -> None:
         import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    enable_memory_growth(tf.config)
     if threads:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -75,6 +77,26 @@ def configure_tensorflow(threads: int | None = None) -> None:
         except RuntimeError:  # TensorFlow already started in this process
             pass
     _CONFIGURED = True
+
+
+def enable_memory_growth(config: Any) -> list[Any]:
+    """Turn on memory growth for every GPU this process sees (``config``: ``tf.config``).
+
+    Without it TensorFlow reserves nearly all of a GPU's memory at start-up, so a second
+    worker sharing that GPU (``workers.gpus``) would fail. Must run before TensorFlow
+    uses a GPU; on a machine without GPUs it does nothing.
+
+    Returns:
+        The GPUs whose memory growth is on.
+    """
+    done = []
+    for gpu in config.list_physical_devices("GPU"):
+        try:
+            config.experimental.set_memory_growth(gpu, True)
+        except (RuntimeError, ValueError):  # the GPU is in use already: too late to change
+            continue
+        done.append(gpu)
+    return done
 
 
 @contextlib.contextmanager

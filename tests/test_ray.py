@@ -222,4 +222,7 @@ def test_sqlite_with_ray_is_refused_in_one_line_without_importing_ray(tmp_path):
         text=True,
     )
     assert "exit 0" in shown.stdout and "ray imported: False" in shown.stdout
-    assert "ray           workers as actors on auto, each 1 CPU, 0 GPU" in shown.stdout
+    assert (
+        "ray           workers as actors on auto, each 1 CPU, GPUs from workers.gpus (auto)"
+        in shown.stdout
+    )

@@ -320,6 +320,24 @@ class WorkersConfig(_Strict):
     count: int = Field(default=1, ge=1)  # local worker processes (`run --workers N`)
     recycle_after: int = Field(default=20, ge=1)  # trials per process before it is replaced
     threads: int | None = Field(default=None, ge=1)  # TensorFlow threads per worker
+    # auto: every GPU detected, one worker each unless count says; N: the first N; a list:
+    # those device ids; 0: none (CPU only). Rules in hpsearch.engines._gpus
+    gpus: (
+        Literal["auto"]
+        | Annotated[int, Field(ge=0, strict=True)]
+        | Annotated[list[Annotated[int, Field(ge=0, strict=True)]], Field(min_length=1)]
+    ) = "auto"
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _gpus_shape(cls, v: Any) -> Any:
+        def count(x: Any) -> bool:
+            return isinstance(x, int) and not isinstance(x, bool) and x >= 0
+
+        if v == "auto" or count(v) or (isinstance(v, list) and v and all(map(count, v))):
+            return v
+        raise ValueError("allowed: auto, a count of GPUs (0: none), or device ids like [0, 1]")
+
     heartbeat_interval: int = Field(default=30, ge=1)  # seconds between heartbeats
     grace_period: int = Field(default=120, ge=2)  # a silent RUNNING trial is failed after this
     checkpoints: bool = False  # save every epoch, so a retried trial resumes from it

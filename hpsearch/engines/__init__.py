@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from hpsearch._progress import Progress
 from hpsearch.engines._core import StudyInterrupted, create_or_join, exit_code, handle_sigterm
+from hpsearch.engines._gpus import apply_in_process, detect_gpus, plan_for, worker_count
 from hpsearch.engines._optuna import require_complete, run_optuna, work
 from hpsearch.engines._queue import budget_spent, top_up
 from hpsearch.engines._workers import run_parallel
@@ -31,6 +32,7 @@ __all__ = [
     "budget_spent",
     "build_estimator",
     "create_or_join",
+    "detect_gpus",
     "exit_code",
     "handle_sigterm",
     "require_complete",
@@ -71,19 +73,25 @@ def run_study(
     """Run a study with the engine its file names.
 
     Args:
-        workers: worker processes (default ``workers.count``); with more than one,
-            see :func:`run_parallel`; with ``workers.ray``, Ray actors on a cluster.
+        workers: worker processes (default ``workers.count``, or one per GPU with
+            ``workers.gpus``: :func:`hpsearch.engines._gpus.worker_count`); with more
+            than one, see :func:`run_parallel`; with ``workers.ray``, Ray actors on a
+            cluster (``workers.count`` of them unless given).
 
     Raises:
         NoTrialCompleted: the run ended and the study holds no COMPLETE trial (its
             ``study`` attribute is the Optuna study, failures and all).
     """
-    n = workers or study_file.config.workers.count
     if study_file.config.workers.ray is not None:
         from hpsearch.engines._ray import run_on_ray  # Ray itself is imported there, late
 
-        study = run_on_ray(study_file, n, quiet=quiet)
-    elif n > 1:
+        study = run_on_ray(study_file, workers or study_file.config.workers.count, quiet=quiet)
+        require_complete(study)
+        return study
+    n = worker_count(study_file, workers)  # with GPUs, one per GPU unless count says
+    if n == 1:
+        apply_in_process(plan_for(study_file))  # this process is worker 1: its GPU only
+    if n > 1:
         study = run_parallel(study_file, n, quiet=quiet)
     elif study_file.config.search.engine == "sklearn":
         study = run_sklearn(study_file, quiet=quiet)

@@ -37,6 +37,7 @@ from hpsearch.engines._core import (
     prepare_process,
     warn_drift,
 )
+from hpsearch.engines._gpus import plan_for
 from hpsearch.engines._queue import (
     BudgetExhausted,
     Heartbeat,
@@ -789,6 +790,9 @@ def run_optuna(study_file: StudyFile, *, quiet: bool = False) -> optuna.Study:
     study, dataset = open_run(study_file, progress=progress)
     count_stored(progress, study)
     announce_run(study, study_file, dataset, progress)
+    gpus = plan_for(study_file).describe(1)
+    if gpus:
+        progress.message(f"GPUs: {gpus}")
     timeout = study_file.config.search.timeout
     with progress:
         work(

@@ -339,6 +339,7 @@ def run_on_ray(
     except ConfigError as exc:
         raise study_file.attribute(exc) from None
     try:
+        ray_cfg = ray_cfg.model_copy(update={"num_gpus": _gpus_per_worker(study_file, n_workers)})
         progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
         study, dataset = open_run(study_file, role=role, progress=progress)
         count_stored(progress, study)
@@ -346,13 +347,31 @@ def run_on_ray(
         spec = _absolute_paths(_worker_spec(study_file, n_workers, role))
         spec["threads"] = cfg.workers.threads or max(1, math.ceil(ray_cfg.num_cpus))
         _announce(progress, ray_cfg, n_workers, spec["threads"], cfg.workers.recycle_after)
-        _supervise(study, study_file, progress, n_workers, spec)
+        _supervise(study, study_file, progress, n_workers, spec, ray_cfg)
     finally:
         if owned:
             import ray
 
             ray.shutdown()  # a local cluster stops; a remote one loses this driver's actors
     return study
+
+
+def _gpus_per_worker(study_file: StudyFile, n_workers: int) -> float:
+    """``workers.ray.num_gpus`` when given, else from ``workers.gpus`` and the cluster's
+    GPUs (``auto``: one each when there are enough; none on a cluster without GPUs)."""
+    import ray
+
+    from hpsearch.engines._gpus import ray_num_gpus
+
+    workers = study_file.config.workers
+    assert workers.ray is not None
+    if "num_gpus" in workers.ray.model_fields_set:
+        return workers.ray.num_gpus
+    try:
+        cluster = float(ray.cluster_resources().get("GPU", 0))
+        return ray_num_gpus(workers.gpus, n_workers, cluster)
+    except ConfigError as exc:
+        raise study_file.attribute(exc) from None
 
 
 def _absolute_paths(spec: dict[str, Any]) -> dict[str, Any]:
@@ -383,9 +402,8 @@ def _supervise(
     progress: Progress,
     n_workers: int,
     spec: dict[str, Any],
+    ray_config: RayConfig,
 ) -> None:
-    ray_config = study_file.config.workers.ray
-    assert ray_config is not None
     supervisor = _RaySupervisor(study, study_file, progress, n_workers, spec, ray_config=ray_config)
     with progress:
         try:

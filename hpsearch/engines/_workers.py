@@ -39,6 +39,7 @@ from hpsearch.engines._core import (
     interrupted,
     prepare_process,
 )
+from hpsearch.engines._gpus import GpuPlan, plan_for
 from hpsearch.engines._queue import worker_id
 from hpsearch.exceptions import ConfigError, HpsearchError, Terminated
 from hpsearch.study._record import TrialRecord
@@ -157,10 +158,17 @@ def run_worker(spec: dict[str, Any], events: IO[str], errors: IO[str]) -> int:
 
 # ----------------------------------------------------------------- supervisor side
 class _Child:
-    def __init__(self, label: str, spec: str, events: queue.Queue[tuple[str, str | None]]) -> None:
+    def __init__(
+        self,
+        label: str,
+        spec: str,
+        events: queue.Queue[tuple[str, str | None]],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.label = label
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hpsearch.engines._workers", spec],
+            env=env,  # None: this process's; with workers.gpus, its own CUDA_VISIBLE_DEVICES
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
@@ -201,6 +209,7 @@ class _Supervisor:
         self.errors: list[str] = []
         self.stopping = False
         self.spawned = 0
+        self.gpus = GpuPlan()  # run_parallel sets the plan; none: workers inherit the env
 
     def spawn(self, label: str) -> None:
         self.spawned += 1
@@ -208,7 +217,8 @@ class _Supervisor:
         # on other hosts start their own supervisors): parallel runs are not repeatable
         unique = zlib.crc32(f"{worker_id()}:{self.spawned}:{time.time_ns()}".encode())
         spec = {**self.spec, "worker": unique}
-        self.children[label] = _Child(label, json.dumps(spec), self.events)
+        env = self.gpus.env(int(label[1:]) - 1)  # w3 is worker 2: a replacement keeps its GPU
+        self.children[label] = _Child(label, json.dumps(spec), self.events, env)
 
     def run(self) -> None:
         for i in range(self.n_workers):
@@ -346,6 +356,7 @@ def run_parallel(
             has_value=True,
         )
     cfg = study_file.config
+    plan = plan_for(study_file)  # a bad workers.gpus stops the run before anything is written
     progress = Progress(study_file.objectives[0].metric, study_file.n_trials, quiet=quiet)
     study, dataset = open_run(study_file, role=role, progress=progress)
     count_stored(progress, study)
@@ -355,7 +366,11 @@ def run_parallel(
         f"{n_workers} worker process(es), {spec['threads']} TensorFlow thread(s) each, "
         f"recycled every {cfg.workers.recycle_after} trials"
     )
+    gpus = plan.describe(n_workers)
+    if gpus:
+        progress.message(f"GPUs: {gpus}")
     supervisor = _Supervisor(study, study_file, progress, n_workers, spec)
+    supervisor.gpus = plan
     with progress:
         try:
             supervisor.run()
