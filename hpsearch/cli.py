@@ -379,7 +379,7 @@ def _print_ray(sf: StudyFile) -> None:
     memory = f", {ray.memory_mb} MB" if ray.memory_mb else ""
     gpus = (
         f"{ray.num_gpus:g} GPU"
-        if "num_gpus" in ray.model_fields_set
+        if ray.num_gpus is not None
         else f"GPUs from workers.gpus ({sf.config.workers.gpus}) on the cluster"
     )
     out.print(

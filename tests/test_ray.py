@@ -226,3 +226,19 @@ def test_sqlite_with_ray_is_refused_in_one_line_without_importing_ray(tmp_path):
         "ray           workers as actors on auto, each 1 CPU, GPUs from workers.gpus (auto)"
         in shown.stdout
     )
+
+
+def test_gpus_per_worker_come_from_workers_gpus_and_the_cluster(ray_address):
+    from hpsearch.engines._ray import _gpus_per_worker
+    from hpsearch.exceptions import ConfigError
+    from hpsearch.study import study_from_dict
+
+    def study(**workers: Any) -> Any:
+        raw = {**small_study(), "name": "gpus", "storage": POSTGRES}
+        return study_from_dict(raw | {"workers": {"ray": {}, **workers}})
+
+    assert _gpus_per_worker(study(), 2) == 0  # auto, and this cluster has no GPU
+    assert _gpus_per_worker(study(gpus=2), 4) == 0.5  # 2 GPUs for 4 workers: a half each
+    assert _gpus_per_worker(study(ray={"num_gpus": 1}), 2) == 1  # given: as given
+    with pytest.raises(ConfigError, match="workers.gpus.*on Ray give auto or a count"):
+        _gpus_per_worker(study(gpus=[0, 1]), 2)  # one machine's device ids

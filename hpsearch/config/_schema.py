@@ -310,7 +310,9 @@ class RayConfig(_Strict):
     # local: a one-machine cluster started for this run (on 127.0.0.1, for trying it)
     address: str = Field(default="auto", min_length=1)
     num_cpus: float = Field(default=1, ge=0)  # CPUs Ray reserves for each worker
-    num_gpus: float = Field(default=0, ge=0)  # GPUs per worker (Ray sets CUDA_VISIBLE_DEVICES)
+    # GPUs per worker (Ray sets CUDA_VISIBLE_DEVICES); None: from workers.gpus and the
+    # cluster's GPUs (auto: one each when there are enough; none without GPUs)
+    num_gpus: float | None = Field(default=None, ge=0)
     memory_mb: int | None = Field(default=None, ge=1)  # memory Ray reserves for each worker
 
 

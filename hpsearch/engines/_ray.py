@@ -223,7 +223,7 @@ class _RaySupervisor(_Supervisor):
         cfg = self.ray_config
         options: dict[str, Any] = {
             "num_cpus": cfg.num_cpus,
-            "num_gpus": cfg.num_gpus,
+            "num_gpus": cfg.num_gpus or 0,
             # unique on the cluster, and findable: `ray list actors`, ray.get_actor
             "name": f"{self.study.study_name}:{label}:{self.spawned}@{self.driver}",
             "namespace": NAMESPACE,
@@ -365,7 +365,7 @@ def _gpus_per_worker(study_file: StudyFile, n_workers: int) -> float:
 
     workers = study_file.config.workers
     assert workers.ray is not None
-    if "num_gpus" in workers.ray.model_fields_set:
+    if workers.ray.num_gpus is not None:
         return workers.ray.num_gpus
     try:
         cluster = float(ray.cluster_resources().get("GPU", 0))
@@ -391,7 +391,7 @@ def _announce(progress: Progress, cfg: RayConfig, n: int, threads: int, recycle:
     memory = f", {cfg.memory_mb} MB" if cfg.memory_mb else ""
     progress.message(
         f"{n} Ray worker actor(s) on {cfg.address}, {cfg.num_cpus:g} CPU, "
-        f"{cfg.num_gpus:g} GPU{memory} and {threads} TensorFlow thread(s) each, "
+        f"{cfg.num_gpus or 0:g} GPU{memory} and {threads} TensorFlow thread(s) each, "
         f"recycled every {recycle} trials"
     )
 
