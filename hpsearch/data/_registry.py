@@ -544,16 +544,31 @@ class _Labels:
 _Splits = tuple[list[np.ndarray], list[np.ndarray], _Labels]
 
 
+def _three_splits(
+    cfg: DataConfig,
+    raw: RawData,
+    x: np.ndarray,
+    y: np.ndarray,
+    y_test: np.ndarray | None,
+    stratified: bool,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Training, validation and test splits: the test split given (``raw.x_test`` with
+    ``y_test``) or held out, then ``data.subset`` and ``data.validation`` of the rest."""
+    if raw.x_test is None or y_test is None:
+        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test", stratified)
+    else:
+        x_test = np.asarray(raw.x_test)
+    if cfg.subset is not None and cfg.subset < len(x):
+        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset", stratified)
+    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation", stratified)
+    return [x, x_val, x_test], [y, y_val, y_test]
+
+
 def _class_targets(cfg: DataConfig, raw: RawData, x: np.ndarray, y: np.ndarray) -> _Splits:
     """Stratified splits, labels as 0..K-1 (class names keep the original values)."""
     classes = np.unique(y if raw.y_test is None else np.concatenate([y, raw.y_test.reshape(-1)]))
-    if raw.x_test is None or raw.y_test is None:
-        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test")
-    else:
-        x_test, y_test = np.asarray(raw.x_test), np.asarray(raw.y_test).reshape(-1)
-    if cfg.subset is not None and cfg.subset < len(x):
-        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset")
-    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation")
+    y_given = None if raw.y_test is None else np.asarray(raw.y_test).reshape(-1)
+    (x, x_val, x_test), (y, y_val, y_test) = _three_splits(cfg, raw, x, y, y_given, True)
     index = {v: i for i, v in enumerate(classes.tolist())}
     ys = [np.array([index[v] for v in a.tolist()], dtype="int64") for a in (y, y_val, y_test)]
     class_names = raw.class_names or [str(c) for c in classes.tolist()]
@@ -571,14 +586,10 @@ def _regression_targets(cfg: DataConfig, raw: RawData, x: np.ndarray, y: np.ndar
     """Numeric targets, random (not stratified) splits, and the targets standardized on
     the training split when ``data.standardize_target`` asks."""
     y = regression_target(y, path="data.label_column", value=cfg.label_column)
-    if raw.x_test is None or raw.y_test is None:
-        x, y, x_test, y_test = _split(x, y, cfg.test, cfg.seed, "test", stratified=False)
-    else:
-        x_test = np.asarray(raw.x_test)
-        y_test = regression_target(raw.y_test, path="data.path", value=cfg.path)
-    if cfg.subset is not None and cfg.subset < len(x):
-        _, _, x, y = _split(x, y, cfg.subset, cfg.seed, "subset", stratified=False)
-    x, y, x_val, y_val = _split(x, y, cfg.validation, cfg.seed + 1, "validation", False)
+    y_given = None
+    if raw.y_test is not None:
+        y_given = regression_target(raw.y_test, path="data.path", value=cfg.path)
+    (x, x_val, x_test), (y, y_val, y_test) = _three_splits(cfg, raw, x, y, y_given, False)
     target = target_scaling(y) if cfg.standardize_target else None
     ys = [y, y_val, y_test]
     if target is not None:
