@@ -11,9 +11,12 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -139,6 +142,10 @@ def open_storage(
     and re-queued with the same params (journal storages get the same from
     ``hpsearch.engines._workers``).
 
+    A read-only open of a database server (``create=False, heartbeat=False``, as
+    ``open_study``, ``status`` and ``best`` do) returns the same storage for the same
+    URL within a process, so reading in a loop holds one connection pool, not one per call.
+
     Raises:
         ConfigError: the URL is malformed, its driver is missing, or (with
             ``create=False``) the database does not exist.
@@ -148,12 +155,17 @@ def open_storage(
         return journal
     check_storage_url(url)
     db = sqlite_path(url)
+    reader = not create and not heartbeat and db is None and not url.startswith("sqlite:")
+    if reader and (cached := _READERS.get(url)) is not None:
+        return cached
     engine_kwargs = _engine_kwargs(url, db, create=create)
     hb = _heartbeat_kwargs(heartbeat_interval, grace_period) if heartbeat else {}
     try:
         storage = _open_rdb(url, engine_kwargs, hb)
         if db is not None:
             _fast_commits(storage)
+        if reader:
+            _READERS.put(url, storage)
         return storage
     except ImportError as exc:
         raise _driver_missing(url, exc) from None
@@ -162,6 +174,44 @@ def open_storage(
         raise ConfigError(
             f"cannot open the storage: {first}", path="storage", value=url, has_value=True
         ) from None
+
+
+class _ReaderCache:
+    """The last few read-only storages of a database server, one per URL, per process.
+
+    Every ``RDBStorage`` has its own connection pool, and a dropped one keeps its
+    connections open until Python's cycle collector gets to it. A notebook (or a test)
+    that reads a PostgreSQL study in a loop (``hpsearch.open_study``, ``status``,
+    ``best``) would open a new pool per call and could reach the server's
+    ``max_connections`` ("too many clients already"); readers of one URL share a
+    storage instead. The key includes the process id, so a forked child never uses its
+    parent's connections. SQLite files are not cached: a file deleted and made again
+    must be read afresh. An evicted storage's pool is closed (its engine stays usable).
+    """
+
+    SIZE = 8
+
+    def __init__(self) -> None:
+        self._storages: OrderedDict[tuple[int, str], optuna.storages.RDBStorage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, url: str) -> optuna.storages.RDBStorage | None:
+        with self._lock:
+            storage = self._storages.get((os.getpid(), url))
+            if storage is not None:
+                self._storages.move_to_end((os.getpid(), url))
+            return storage
+
+    def put(self, url: str, storage: optuna.storages.RDBStorage) -> None:
+        with self._lock:
+            self._storages[(os.getpid(), url)] = storage
+            while len(self._storages) > self.SIZE:
+                (pid, _), evicted = self._storages.popitem(last=False)
+                # a parent's pool, inherited by fork, is dropped without closing it
+                evicted.engine.dispose(close=pid == os.getpid())
+
+
+_READERS = _ReaderCache()
 
 
 def _journal_storage(url: str, *, create: bool) -> optuna.storages.JournalStorage | None:

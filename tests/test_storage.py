@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import time
 
 import optuna
 import pytest
@@ -237,6 +239,37 @@ def test_postgresql_opens_with_heartbeats_and_pre_ping():
         assert open_storage(POSTGRES, create=False, heartbeat=False).heartbeat_interval is None
     finally:
         storage.engine.dispose()
+
+
+def test_reading_a_server_study_in_a_loop_holds_one_pool_not_one_per_call():
+    import gc
+
+    import sqlalchemy
+
+    from hpsearch import open_study
+
+    tag = f"reader_{os.getpid()}_{time.time_ns()}"
+    url = f"{POSTGRES}?application_name={tag}"
+    writer = open_storage(POSTGRES, heartbeat=False)
+    optuna.create_study(study_name=tag, storage=writer)
+    count = sqlalchemy.text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :a")
+    gc.disable()  # a dropped pool would stay open until the cycle collector ran
+    try:
+        for _ in range(150):  # a notebook polling a running study
+            assert open_study(tag, url).study_name == tag
+        assert open_storage(url, create=False, heartbeat=False) is open_storage(
+            url, create=False, heartbeat=False
+        )
+        with writer.engine.connect() as connection:
+            assert connection.execute(count, {"a": tag}).scalar() <= 5  # one pool's size
+    finally:
+        gc.enable()
+        optuna.delete_study(study_name=tag, storage=writer)
+        writer.engine.dispose()
+    # a writer (create or heartbeats) still gets its own storage
+    first, second = open_storage(url, heartbeat=False), open_storage(url, heartbeat=False)
+    assert first is not second
+    first.engine.dispose(), second.engine.dispose()
 
 
 def test_an_unreachable_database_server_is_one_line():

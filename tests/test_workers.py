@@ -80,9 +80,12 @@ def _wait_for(what: Callable[[], Any], timeout: float = 120, every: float = 0.2)
 
 
 def _open(storage: str) -> Any:
+    """A reader's storage: for a database server, one shared pool per URL (polling in a
+    loop would otherwise open a pool per call, see ``storage._ReaderCache``)."""
     from hpsearch.storage import open_storage
 
-    return open_storage(storage, heartbeat=False)
+    server = storage.startswith(("postgresql://", "mysql://"))
+    return open_storage(storage, create=not server, heartbeat=False)
 
 
 def _trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
