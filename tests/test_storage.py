@@ -272,6 +272,25 @@ def test_reading_a_server_study_in_a_loop_holds_one_pool_not_one_per_call():
     first.engine.dispose(), second.engine.dispose()
 
 
+def test_the_reader_cache_keeps_the_last_few_urls_and_closes_the_pool_it_drops():
+    from hpsearch.storage import _ReaderCache
+
+    urls = [f"{POSTGRES}?application_name=evict_{i}" for i in range(_ReaderCache.SIZE + 1)]
+    first = open_storage(urls[0], create=False, heartbeat=False)
+    with first.engine.connect():
+        pass
+    assert first.engine.pool.checkedin() >= 1  # an open connection, idle in the pool
+    for url in urls[1:]:  # one more URL than the cache keeps: the oldest is dropped
+        assert open_storage(url, create=False, heartbeat=False) is not first
+    assert first.engine.pool.checkedin() == 0  # its pool was closed
+    assert optuna.get_all_study_names(storage=first) is not None  # and still usable
+    assert open_storage(urls[-1], create=False, heartbeat=False) is open_storage(
+        urls[-1], create=False, heartbeat=False
+    )
+    assert open_storage(urls[0], create=False, heartbeat=False) is not first
+    first.engine.dispose()
+
+
 def test_an_unreachable_database_server_is_one_line():
     url = "postgresql://127.0.0.1:1/test"  # nothing listens on port 1
     with pytest.raises(ConfigError) as info:
