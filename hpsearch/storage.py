@@ -230,8 +230,28 @@ def _journal_storage(url: str, *, create: bool) -> optuna.storages.JournalStorag
     if url.startswith("redis://"):
         from optuna.storages.journal import JournalRedisBackend
 
-        return optuna.storages.JournalStorage(JournalRedisBackend(url))
+        server, prefix = redis_prefix(url)
+        return optuna.storages.JournalStorage(JournalRedisBackend(server, prefix=prefix))
     return None
+
+
+def redis_prefix(url: str) -> tuple[str, str]:
+    """A Redis journal's server URL and key prefix: ``?prefix=NAME`` keeps one project's
+    journal apart from others in the same Redis database (default: no prefix).
+
+    Example:
+        >>> redis_prefix("redis://cache:6379/0?prefix=team-a")
+        ('redis://cache:6379/0', 'team-a')
+        >>> redis_prefix("redis://cache:6379/0?socket_timeout=5")
+        ('redis://cache:6379/0?socket_timeout=5', '')
+    """
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    prefixes = [value for key, value in query if key == "prefix"]
+    rest = urlencode([(key, value) for key, value in query if key != "prefix"])
+    return urlunsplit(parts._replace(query=rest)), (prefixes[-1] if prefixes else "")
 
 
 def _engine_kwargs(url: str, db: Path | None, *, create: bool) -> dict[str, object]:

@@ -291,6 +291,20 @@ def test_the_reader_cache_keeps_the_last_few_urls_and_closes_the_pool_it_drops()
     first.engine.dispose()
 
 
+def test_a_redis_prefix_keeps_one_journal_apart_from_another_in_the_same_database():
+    import redis
+
+    tag = f"hpsearch-test-{os.getpid()}-{time.time_ns()}"
+    url_a, url_b = (f"redis://127.0.0.1:6379/0?prefix={tag}-{x}:" for x in "ab")
+    optuna.create_study(study_name="only_in_a", storage=open_storage(url_a))
+    assert optuna.get_all_study_names(storage=open_storage(url_a)) == ["only_in_a"]
+    assert optuna.get_all_study_names(storage=open_storage(url_b)) == []
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = list(client.scan_iter(match=f"{tag}-*"))
+    assert keys and all(k.startswith(f"{tag}-a:".encode()) for k in keys)
+    client.delete(*keys)
+
+
 def test_an_unreachable_database_server_is_one_line():
     url = "postgresql://127.0.0.1:1/test"  # nothing listens on port 1
     with pytest.raises(ConfigError) as info:

@@ -25,7 +25,8 @@ from conftest import small_study
 from optuna.trial import TrialState
 
 POSTGRES = "postgresql://127.0.0.1:5432/test"
-REDIS = "redis://127.0.0.1:6379/0"
+# a journal of this test run's own (its keys are deleted afterwards, see test_three_workers...)
+REDIS = f"redis://127.0.0.1:6379/0?prefix=hpsearch-test-{os.getpid()}-{time.time_ns()}:"
 HPSEARCH = [sys.executable, "-m", "hpsearch"]
 
 
@@ -142,8 +143,16 @@ def test_three_workers_on_a_server_stop_at_exactly_n_trials(tmp_path, postgres, 
         study = optuna.load_study(study_name=name, storage=_open(storage))
         assert study.user_attrs["hpsearch_budget"] == 9
     finally:
-        if storage == REDIS:
-            optuna.delete_study(study_name=name, storage=_open(storage))
+        if storage == REDIS:  # the journal is append-only: delete its keys
+            import redis
+
+            from hpsearch.storage import redis_prefix
+
+            server, prefix = redis_prefix(REDIS)
+            client = redis.Redis.from_url(server)
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            assert keys  # the workers wrote under the prefix
+            client.delete(*keys)
 
 
 def test_two_local_workers_on_sqlite_while_a_reader_polls(tmp_path):
