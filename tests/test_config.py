@@ -877,3 +877,12 @@ def test_workers_section_is_checked(write_study):
     assert result.exit_code == 0, result.output
     assert "workers       2, recycled every 20 trials" in result.output
     assert "per-epoch checkpoints" in result.output
+
+
+def test_the_storage_flag_is_taken_as_written_not_parsed_as_yaml():
+    quickstart = REPO / "studies" / "quickstart.yaml"
+    # a trailing ':' or ' #' would make YAML read a mapping or a comment
+    for url in ("redis://127.0.0.1:6379/0?prefix=team-a:", "sqlite:///runs #2.db"):
+        assert load_study_file(quickstart, storage=url).storage == url
+    both = load_study_file(quickstart, ["storage=sqlite:///set.db"], storage="sqlite:///flag.db")
+    assert both.storage == "sqlite:///flag.db"  # the flag wins over --set

@@ -206,7 +206,7 @@ def load_study_file(
         overrides: ``key.path=value`` strings, values parsed as YAML.
         n_trials: shortcut for ``search.n_trials=...``.
         timeout: shortcut for ``search.timeout=...`` (seconds).
-        storage: shortcut for ``storage=...``.
+        storage: the storage URL, as written (it wins over ``storage=`` in ``overrides``).
 
     Raises:
         ConfigError: the file is missing, malformed or invalid.
@@ -223,11 +223,11 @@ def load_study_file(
         extra.append(f"search.n_trials={n_trials}")
     if timeout is not None:
         extra.append(f"search.timeout={timeout}")
-    if storage is not None:
-        extra.append(f"storage={storage}")
     try:
         raw = read_yaml_mapping(source, label, "study file", "data, model, space, ...")
         raw = apply_overrides(raw, extra)
+        if storage is not None:  # a URL, taken as written (not parsed as YAML)
+            raw["storage"] = storage
         study = study_from_dict(raw, source=source)
         study.label = label
         return study
