@@ -164,6 +164,19 @@ def test_color_mode_and_image_size_shape_the_inputs(tmp_path):
     assert total == 18 and sorted(np.bincount(rgb.y_test)) == [1, 1, 2]  # stratified
 
 
+def test_large_photos_default_to_thumbnails_with_their_aspect(tmp_path):
+    digits = load_digits()
+    for i in range(12):  # 320x240 "photos" (each pixel of a digit a 40x30 block)
+        folder = tmp_path / "photos" / NAMES[i % 3]
+        folder.mkdir(parents=True, exist_ok=True)
+        big = np.kron(_pixels(digits.images[i]), np.ones((30, 40), dtype="uint8"))
+        _write_image(folder / f"p{i}.png", big)
+    data = load_dataset(DataConfig(name="images", path="photos", color_mode="grayscale"), tmp_path)
+    assert data.x_train.shape[1:] == (96, 128, 1)  # the longer side at 128, aspect kept
+    asked = DataConfig(name="images", path="photos", image_size=[240, 320], color_mode="grayscale")
+    assert load_dataset(asked, tmp_path).x_train.shape[1:] == (240, 320, 1)
+
+
 # a 1x1 GIF whose one pixel is white (colour 0 of a white/black table)
 WHITE_GIF = (
     b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00"

@@ -106,9 +106,30 @@ def test_task_auto_reads_a_csv_target(tmp_path):
 
     assert task_of(floats) == "regression"
     assert task_of(ints) == "classification"
-    assert task_of(whole) == "classification"  # whole numbers: say it outright
+    assert task_of(whole) == "classification"  # few whole numbers: class labels
     assert task_of(whole, task="regression") == "regression"
     assert task_of(floats, task="classification") == "classification"
+    # whole-number prices: too many distinct values to be classes
+    prices = _write_csv(tmp_path / "p.csv", [100_000 + 500 * i for i in range(200)], rows=200)
+    assert task_of(prices) == "regression"
+    assert task_of(prices, task="classification") == "classification"
+    # 30 labels over 1,000 rows (3 %) are classes; 30 over 200 rows (15 %) are numbers
+    labels = _write_csv(tmp_path / "l.csv", list(range(30)), rows=1000)
+    counts = _write_csv(tmp_path / "c.csv", list(range(30)), rows=200)
+    assert (task_of(labels), task_of(counts)) == ("classification", "regression")
+
+
+def test_a_regression_standardizes_its_target_unless_told_not_to(tmp_path):
+    prices = _write_csv(tmp_path / "p.csv", [100_000 + 500 * i for i in range(200)], rows=200)
+
+    def data_of(**extra: Any) -> Any:
+        data = {"name": "csv", "path": str(prices), "label_column": "target", **extra}
+        return study_from_dict({"name": "t", "data": data, "search": {"n_trials": 1}}).config.data
+
+    assert data_of().standardize_target is True  # a price need not fit the weights' init
+    assert data_of(standardize_target=False).standardize_target is False
+    wine = study_from_dict({"name": "t", "data": {"name": "wine"}, "search": {"n_trials": 1}})
+    assert wine.config.data.standardize_target is False
 
 
 def test_regression_objectives_and_loss_param():

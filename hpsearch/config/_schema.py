@@ -184,8 +184,9 @@ class DataConfig(_Strict):
     numeric: list[str] = Field(default_factory=list)
     max_categories: int = Field(default=50, ge=1)
     # regression: train on (y - mean) / std of the training targets; metrics, the card and
-    # the exported model stay in the target's own units (see hpsearch.data._task)
-    standardize_target: bool = False
+    # the exported model stay in the target's own units (see hpsearch.data._task). None:
+    # on for a regression, off for a classification (resolved with the task)
+    standardize_target: bool | None = None
 
     @field_validator("validation", "test")
     @classmethod

@@ -141,8 +141,14 @@ def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return image.astype("uint8")
 
 
+# the default image size's longer side at most: photos (often 3000+ pixels) are tuned on
+# thumbnails, as a CPU can train dozens of networks on them; data.image_size asks for more
+DEFAULT_MAX_SIDE = 128
+
+
 def image_size_of(folder: ImageFolder, cfg: DataConfig) -> tuple[int, int]:
-    """``data.image_size``, else the first image's size."""
+    """``data.image_size``, else the first image's size, scaled down (aspect kept) so its
+    longer side is at most :data:`DEFAULT_MAX_SIDE`."""
     if cfg.image_size is not None:
         height, width = cfg.image_size
         return int(height), int(width)
@@ -150,7 +156,17 @@ def image_size_of(folder: ImageFolder, cfg: DataConfig) -> tuple[int, int]:
         first = read_image(folder.files[0], None, channels_of(cfg.color_mode))
     except ImageError as exc:
         raise _error(str(exc), cfg.path) from None
-    return int(first.shape[0]), int(first.shape[1])
+    return fit_within(int(first.shape[0]), int(first.shape[1]), DEFAULT_MAX_SIDE)
+
+
+def fit_within(height: int, width: int, side: int) -> tuple[int, int]:
+    """``(height, width)`` scaled down, aspect kept, so neither is above ``side``.
+
+    >>> fit_within(28, 28, 128), fit_within(3024, 4032, 128), fit_within(1000, 10, 128)
+    ((28, 28), (96, 128), (128, 1))
+    """
+    scale = min(1.0, side / max(height, width))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def load_images(cfg: DataConfig, root: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:

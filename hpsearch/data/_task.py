@@ -2,10 +2,11 @@
 
 ``task: auto`` (the default) is decided before anything runs, from what the data set
 says (``diabetes`` and ``california_housing`` are regressions, ``digits`` and ``wine``
-classifications) or, for a user's ``csv``/``npz``, from its target column: float values
-that are not all whole numbers make a regression; anything else (integers, strings,
-floats such as ``1.0``) stays a classification. ``task: regression`` says it outright
-(a target of whole-number dosages or prices is one).
+classifications) or, for a user's ``csv``/``npz``/arrays, from its target: text is a
+classification; numbers that are not all whole are a regression; whole numbers are class
+labels when there are few distinct ones (at most 20, or at most 1000 making up at most
+5 % of the samples, the rule AutoGluon uses), else a regression (prices, counts, ages).
+``task: regression`` or ``task: classification`` says it outright.
 
 A regression's target may be standardized for training (``data.standardize_target``):
 the network learns ``(y - mean) / std`` of the training targets; the metrics hpsearch
@@ -36,13 +37,26 @@ CLASSIFICATION = "classification"
 REGRESSION = "regression"
 
 
+# whole-number targets are class labels up to this many distinct values, whatever the
+# number of samples; above it, up to CLASS_LIMIT values making up at most CLASS_RATIO of
+# the samples (AutoGluon's rule for integer targets)
+FEW_CLASSES = 20
+CLASS_LIMIT = 1000
+CLASS_RATIO = 0.05
+
+
 def infer_task(y: Any) -> str:
-    """``regression`` for float targets with a non-integer value, else ``classification``.
+    """``regression`` for numbers that are not all whole, or whole numbers with too many
+    distinct values to be class labels; else ``classification``.
 
     >>> infer_task(np.array([1.5, 2.0])), infer_task(np.array([1.0, 2.0])), infer_task([3, 1])
     ('regression', 'classification', 'classification')
     >>> infer_task(np.array(["2.5", "3.25"]))  # a CSV column read as text
     'regression'
+    >>> infer_task(np.arange(1000) % 10), infer_task(np.arange(1000) * 1000)  # digits, prices
+    ('classification', 'regression')
+    >>> infer_task(np.array(["cat", "dog"]))
+    'classification'
     """
     y = np.asarray(y).reshape(-1)
     if y.dtype.kind in "USO":
@@ -50,10 +64,19 @@ def infer_task(y: Any) -> str:
             y = y.astype("float64")
         except ValueError:
             return CLASSIFICATION
-    if y.dtype.kind != "f" or y.size == 0:
+    if y.dtype.kind not in "fiu" or y.size == 0:
         return CLASSIFICATION
-    finite = y[np.isfinite(y)]
-    return REGRESSION if finite.size and np.any(finite != np.round(finite)) else CLASSIFICATION
+    finite = y[np.isfinite(y)] if y.dtype.kind == "f" else y
+    if not finite.size:
+        return CLASSIFICATION
+    if y.dtype.kind == "f" and np.any(finite != np.round(finite)):
+        return REGRESSION
+    distinct = np.unique(finite).size
+    if distinct <= FEW_CLASSES or (
+        distinct <= CLASS_LIMIT and distinct <= CLASS_RATIO * finite.size
+    ):
+        return CLASSIFICATION
+    return REGRESSION
 
 
 def regression_target(y: Any, *, path: str, value: Any) -> np.ndarray:

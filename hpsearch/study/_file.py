@@ -302,6 +302,8 @@ def _resolve_task(config: StudyConfig, base_dir: Path) -> StudyConfig:
             infer_task(target) if target is not None else "classification"
         )
     update: dict[str, Any] = {"task": task}
+    if data.standardize_target is None:  # on for a regression: prices need not fit the init
+        update["data"] = data.model_copy(update={"standardize_target": task == REGRESSION})
     if task == REGRESSION:
         if target is not None:
             where = "data.label_column" if data.name == "csv" else "data.path"
