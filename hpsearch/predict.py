@@ -16,7 +16,6 @@ are ignored), string cells, gaps and categories never seen in training.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -293,8 +292,9 @@ def _read_npz(path: Path, key: str | None) -> tuple[np.ndarray, np.ndarray | Non
 
 
 def _read_csv(path: Path, label_column: str) -> tuple[np.ndarray, np.ndarray | None]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+    from hpsearch.data._table import csv_rows
+
+    rows = [r for r in csv_rows(path) if r]
     if not rows:
         raise HpsearchError(f"{path}: empty CSV")
     header: list[str] | None = None

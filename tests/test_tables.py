@@ -121,6 +121,28 @@ def test_kinds_and_encoding_are_fitted_on_the_training_split(tmp_path):
     assert [len(c.vocabulary) for c in capped.table.columns if c.kind == "categorical"] == [4, 5]
 
 
+def test_excel_and_european_csvs_load_as_the_plain_one(tmp_path):
+    rows = [[f"café {r[2][-1]}", *r[1:]] for r in _table_rows()]  # a non-ASCII category
+    _write_csv(tmp_path / "plain.csv", HEADER, rows)
+    text = (tmp_path / "plain.csv").read_text(encoding="utf-8")
+    (tmp_path / "bom.csv").write_bytes(text.encode("utf-8-sig"))  # Excel's "CSV UTF-8"
+    (tmp_path / "win.csv").write_bytes(text.encode("cp1252"))  # Excel's plain "CSV"
+    with open(tmp_path / "eu.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, delimiter=";")  # European: ';' and decimal commas
+        writer.writerow(HEADER)
+        writer.writerows(
+            [[c.replace(".", ",") if c[-1:].isdigit() else c for c in r] for r in rows]
+        )
+    plain = load_dataset(DataConfig(name="csv", path="plain.csv"), tmp_path)
+    assert plain.table is not None and "café 3" in plain.table.columns[0].vocabulary
+    for name in ("bom.csv", "win.csv", "eu.csv"):
+        other = load_dataset(DataConfig(name="csv", path=name), tmp_path)
+        assert other.table is not None, name
+        assert [c.name for c in other.table.columns] == HEADER[:-1], name
+        assert other.table.columns[0].vocabulary == plain.table.columns[0].vocabulary, name
+        assert np.allclose(other.x_train, plain.x_train), name
+
+
 def test_column_kind_overrides(tmp_path):
     rows = [[str(i % 4), f"{i * 0.5}", "a" if i % 2 else "b"] for i in range(60)]
     _write_csv(tmp_path / "t.csv", ["zone", "x", "label"], rows)

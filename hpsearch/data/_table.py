@@ -25,9 +25,10 @@ and imputation/standardization ops), so the exported model takes raw columns.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,15 @@ import numpy as np
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MISSING", "Column", "TableSpec", "is_missing", "is_number", "read_csv_rows"]
+__all__ = [
+    "MISSING",
+    "Column",
+    "TableSpec",
+    "csv_rows",
+    "is_missing",
+    "is_number",
+    "read_csv_rows",
+]
 
 MISSING = ("", "na", "n/a", "nan", "?")
 """Cells read as missing (compared stripped and lower-cased)."""
@@ -65,6 +74,53 @@ class TableError(ValueError):
     """Bad table input; the caller turns it into its own one-line error."""
 
 
+DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_text(path: Path) -> str:
+    """A CSV file's text: UTF-8 (a byte-order mark, as Excel writes, dropped); a file that
+    is not UTF-8 is read as Windows-1252 (Excel's own), else Latin-1, which reads any
+    bytes. Training and ``predict`` read a file by the same rule, so its categories match.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    raw = path.read_bytes()
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return raw.decode("latin-1")
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+")
+
+
+def csv_rows(path: Path) -> Iterator[list[str]]:
+    r"""The rows of a CSV (see :func:`csv_text`), split at the delimiter its first line uses
+    most among ``, ; tab |`` (a comma when it has none: one column). In a ``;`` file (the
+    European form) a decimal comma is read as a point: ``1,5`` is 1.5.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = Path(tmp) / "eu.csv"
+    ...     _ = path.write_bytes("\ufeffprix;ville\n1,5;Besançon\n".encode())
+    ...     list(csv_rows(path))
+    [['prix', 'ville'], ['1.5', 'Besançon']]
+    """
+    text = csv_text(path)
+    first = text.split("\n", 1)[0]
+    delimiter = max(DELIMITERS, key=first.count)  # the earliest on a tie: a comma
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    if delimiter != ";":
+        return reader
+    return (
+        [cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell for cell in row]
+        for row in reader
+    )
+
+
 def read_csv_rows(path: Path, label_column: str | None) -> tuple[list[str], list[list[str]]]:
     """The header and the rows of a CSV, every row as long as the header.
 
@@ -72,22 +128,21 @@ def read_csv_rows(path: Path, label_column: str | None) -> tuple[list[str], list
         TableError: an empty file, no header (a first line of numbers or without
             ``label_column``), ragged rows, or no data rows.
     """
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if not header:
-            raise TableError("empty CSV: the first line must name the columns")
-        if label_column is not None and label_column not in header:
-            if any(is_number(v) for v in header):
-                raise TableError("the first line holds a number: it must name the columns")
-            raise TableError(f"label column {label_column!r} not in the CSV header")
-        rows = []
-        for line_no, row in enumerate(reader, start=2):
-            if not row:
-                continue
-            if len(row) != len(header):
-                raise TableError(f"line {line_no} has {len(row)} cells, the header {len(header)}")
-            rows.append(row)
+    reader = csv_rows(path)
+    header = next(reader, None)
+    if not header:
+        raise TableError("empty CSV: the first line must name the columns")
+    if label_column is not None and label_column not in header:
+        if any(is_number(v) for v in header):
+            raise TableError("the first line holds a number: it must name the columns")
+        raise TableError(f"label column {label_column!r} not in the CSV header")
+    rows = []
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise TableError(f"line {line_no} has {len(row)} cells, the header {len(header)}")
+        rows.append(row)
     if not rows:
         raise TableError("the CSV has a header but no rows")
     return header, rows

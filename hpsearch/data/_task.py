@@ -132,13 +132,14 @@ def peek_target(name: str, path: Path, label_column: str) -> np.ndarray | None:
             with np.load(path, allow_pickle=False) as f:
                 return np.asarray(f["y_train"]) if "y_train" in f.files else None
         if name == "csv":
-            with open(path, newline="", encoding="utf-8") as fh:
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if not header or label_column not in header:
-                    return None
-                col = header.index(label_column)
-                return np.asarray([row[col] for row in reader if len(row) > col])
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+            from hpsearch.data._table import csv_rows
+
+            reader = csv_rows(path)
+            header = next(reader, None)
+            if not header or label_column not in header:
+                return None
+            col = header.index(label_column)
+            return np.asarray([row[col] for row in reader if len(row) > col])
+    except (OSError, ValueError, csv.Error):
         return None
     return None
