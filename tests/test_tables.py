@@ -289,6 +289,24 @@ BAD = [
 ]  # fmt: skip
 
 
+def test_what_no_check_foresaw_in_the_data_is_still_one_line(tmp_path, monkeypatch):
+    import hpsearch.data._table as table
+
+    def broken(path: Path) -> str:
+        raise LookupError("a codec no one has")
+
+    monkeypatch.setattr(table, "csv_text", broken)
+    _write_csv(tmp_path / "odd.csv", HEADER, _table_rows(40))
+    path = _study(tmp_path, "odd.csv")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(app, ["run", str(path)])
+    assert result.exit_code == 2, result.output
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}: data.path: got 'odd.csv'; cannot load the data: ")
+    assert "unexpected LookupError: a codec no one has (hpsearch --debug" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 @pytest.mark.parametrize(("case", "header", "rows", "message"), BAD, ids=[b[0] for b in BAD])
 def test_bad_tables_are_one_line_and_write_nothing(tmp_path, case, header, rows, message):
     _write_csv(tmp_path / "bad.csv", header, rows)

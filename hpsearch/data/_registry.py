@@ -32,7 +32,7 @@ from hpsearch.data._table import (
     read_csv_rows,
 )
 from hpsearch.data._task import CLASSIFICATION, REGRESSION, regression_target, target_scaling
-from hpsearch.exceptions import ConfigError
+from hpsearch.exceptions import ConfigError, HpsearchError
 
 if TYPE_CHECKING:
     from hpsearch.data._images import ImageFolder
@@ -457,11 +457,31 @@ def load_dataset(cfg: DataConfig, base: Path | None = None, task: str = CLASSIFI
     """
     base = base or Path.cwd()
     if cfg.name == "arrays":  # held only while the call that passed them runs
-        return _prepare(cfg, base, task)
+        return _prepare_or_one_line(cfg, base, task)
     key = json.dumps([cfg.model_dump(), str(base), task], sort_keys=True, default=str)
     if key not in _CACHE:
-        _CACHE[key] = _prepare(cfg, base, task)
+        _CACHE[key] = _prepare_or_one_line(cfg, base, task)
     return _CACHE[key]
+
+
+def _prepare_or_one_line(cfg: DataConfig, base: Path, task: str) -> Dataset:
+    """``_prepare``, with the last resort for what a user's data may raise that no check
+    foresaw: one line naming the data field (``--debug`` shows the traceback)."""
+    try:
+        return _prepare(cfg, base, task)
+    except (HpsearchError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        text = " ".join(str(exc).split())[:200]
+        field_name = "path" if cfg.path is not None else "name"
+        raise ConfigError(
+            f"cannot load the data: unexpected {type(exc).__name__}"
+            + (f": {text}" if text else "")
+            + " (hpsearch --debug shows the traceback)",
+            path=f"data.{field_name}",
+            value=getattr(cfg, field_name),
+            has_value=True,
+        ) from exc
 
 
 def _split(
