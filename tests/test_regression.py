@@ -117,6 +117,8 @@ def test_task_auto_reads_a_csv_target(tmp_path):
     labels = _write_csv(tmp_path / "l.csv", list(range(30)), rows=1000)
     counts = _write_csv(tmp_path / "c.csv", list(range(30)), rows=200)
     assert (task_of(labels), task_of(counts)) == ("classification", "regression")
+    faces = _write_csv(tmp_path / "o.csv", list(range(40)), rows=400)  # 40 people, 10 photos
+    assert task_of(faces) == "classification"  # 10 % of 400 samples
 
 
 def test_a_regression_standardizes_its_target_unless_told_not_to(tmp_path):

@@ -5,7 +5,8 @@ says (``diabetes`` and ``california_housing`` are regressions, ``digits`` and ``
 classifications) or, for a user's ``csv``/``npz``/arrays, from its target: text is a
 classification; numbers that are not all whole are a regression; whole numbers are class
 labels when there are few distinct ones (at most 20, or at most 1000 making up at most
-5 % of the samples, the rule AutoGluon uses), else a regression (prices, counts, ages).
+5 % of the samples, 10 % up to 1000 samples: AutoGluon's rule), else a regression (prices,
+counts, ages).
 ``task: regression`` or ``task: classification`` says it outright.
 
 A regression's target may be standardized for training (``data.standardize_target``):
@@ -38,10 +39,12 @@ REGRESSION = "regression"
 
 # whole-number targets are class labels up to this many distinct values, whatever the
 # number of samples; above it, up to CLASS_LIMIT values making up at most CLASS_RATIO of
-# the samples (AutoGluon's rule for integer targets)
+# the samples (SMALL_CLASS_RATIO up to SMALL samples): AutoGluon's rule for integer targets
 FEW_CLASSES = 20
 CLASS_LIMIT = 1000
 CLASS_RATIO = 0.05
+SMALL = 1000
+SMALL_CLASS_RATIO = 0.1
 
 
 def infer_task(y: Any) -> str:
@@ -71,9 +74,8 @@ def infer_task(y: Any) -> str:
     if y.dtype.kind == "f" and np.any(finite != np.round(finite)):
         return REGRESSION
     distinct = np.unique(finite).size
-    if distinct <= FEW_CLASSES or (
-        distinct <= CLASS_LIMIT and distinct <= CLASS_RATIO * finite.size
-    ):
+    ratio = SMALL_CLASS_RATIO if finite.size <= SMALL else CLASS_RATIO
+    if distinct <= FEW_CLASSES or (distinct <= CLASS_LIMIT and distinct <= ratio * finite.size):
         return CLASSIFICATION
     return REGRESSION
 
