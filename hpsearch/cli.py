@@ -283,7 +283,7 @@ def _print_setup(sf: StudyFile, sampler: str) -> None:
         + (f" from {data.path}" if data.path else "")
         + (f", subset {data.subset}" if data.subset else "")
         + f", validation {data.validation}, scale {data.scale}"
-        + (", task regression" if sf.task == "regression" else "")
+        + f", task {sf.task}"
         + (", target standardized" if data.standardize_target else "")
     )
     style = {"keras_tuner": "KerasTuner", "optuna": "Optuna"}.get(sf.builder_api or "")

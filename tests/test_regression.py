@@ -121,6 +121,21 @@ def test_task_auto_reads_a_csv_target(tmp_path):
     assert task_of(faces) == "classification"  # 10 % of 400 samples
 
 
+def test_validate_says_which_task_auto_chose(tmp_path):
+    from hpsearch.cli import app
+
+    prices = _write_csv(tmp_path / "p.csv", [100_000 + 500 * i for i in range(200)], rows=200)
+    labels = _write_csv(tmp_path / "l.csv", [0, 1, 2])
+    for csv_path, shown in ((prices, "task regression, target standardized"),
+                            (labels, "task classification")):  # fmt: skip
+        study = tmp_path / f"{csv_path.stem}.yaml"
+        data = {"name": "csv", "path": csv_path.name, "label_column": "target"}
+        study.write_text(yaml.safe_dump({"data": data, "search": {"n_trials": 1}}), "utf-8")
+        result = CliRunner().invoke(app, ["validate", str(study)])
+        assert result.exit_code == 0, result.output
+        assert shown in result.stdout and "standardized" not in result.stdout.replace(shown, "")
+
+
 def test_a_regression_standardizes_its_target_unless_told_not_to(tmp_path):
     prices = _write_csv(tmp_path / "p.csv", [100_000 + 500 * i for i in range(200)], rows=200)
 
@@ -367,7 +382,12 @@ def test_wine_multiclass_and_binary_classification_still_work(tmp_path):
         "storage": f"sqlite:///{tmp_path / 'w.db'}",
     }
     (tmp_path / "wine.yaml").write_text(yaml.safe_dump(wine), encoding="utf-8")
-    study = hpsearch.run(str(tmp_path / "wine.yaml"), quiet=True)
+    from hpsearch.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "wine.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "validation, 3 classes), storage" in result.output.splitlines()[0]
+    study = hpsearch.open_study(str(tmp_path / "wine.yaml"))
     trial = study.trials[0]
     assert StudyMeta.of(study).task == "classification"
     assert 0 <= trial.values[0] <= 1 and "val_accuracy" in TrialRecord.from_trial(trial).metrics

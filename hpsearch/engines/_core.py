@@ -303,8 +303,9 @@ def announce(
     from hpsearch.data._images import streams
 
     streamed = ", streamed from disk" if streams(dataset.x_train) else ""
+    task = "regression" if dataset.regression else f"{dataset.num_classes} classes"
     progress.message(
         f"study {study.study_name!r}: {what}, data {dataset.name} "
-        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation{streamed}), "
+        f"({len(dataset.x_train)} train / {len(dataset.x_val)} validation, {task}{streamed}), "
         f"storage {study_file.storage}"
     )
