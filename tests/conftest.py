@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TESTS_DIR = Path(__file__).parent
 REPO = TESTS_DIR.parent
+
+
+def hpsearch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m hpsearch ARGS`` in a fresh process, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "hpsearch", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def small_study(**changes: Any) -> dict[str, Any]:

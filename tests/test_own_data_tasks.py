@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+from conftest import hpsearch_cli as _cli
 
 import hpsearch
 from hpsearch.study import StudyMeta
@@ -54,16 +53,6 @@ def _study(tmp_path: Path, data: dict, **extra: object) -> Path:
     path = tmp_path / "study.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hpsearch", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.mark.slow

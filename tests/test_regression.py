@@ -9,14 +9,13 @@ Real Keras on small data: diabetes (442 samples), wine (178), files the tests wr
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import yaml
+from conftest import hpsearch_cli as _cli
 from typer.testing import CliRunner
 
 import hpsearch
@@ -32,17 +31,6 @@ def _app() -> Any:
     from hpsearch.cli import app
 
     return app
-
-
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """``python -m hpsearch ...`` in a fresh process."""
-    return subprocess.run(
-        [sys.executable, "-m", "hpsearch", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def _regression_study(tmp_path: Path, **changes: Any) -> Path:
